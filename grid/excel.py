@@ -1,0 +1,478 @@
+"""The Excel registers (.xlsx): tree, households, organisations, rosters.
+
+Each register is one list of columns used both ways, so an export imports again unchanged.
+Headers and choice values are written in the user's language; imports accept either language
+(and the raw codes), because a sheet travels between offices. An import is all-or-nothing:
+every row is checked first, and one bad row writes nothing and yields a report naming row,
+column and reason.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+from io import BytesIO
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from openpyxl import Workbook, load_workbook
+
+from . import selectors, services
+from .models import (
+    PHONE_RE,
+    CareTag,
+    GridNode,
+    Household,
+    Kind,
+    Level,
+    OrgKind,
+    Organisation,
+    Post,
+    Role,
+    RoleAssignment,
+    kinds_for_level,
+    mask_phone,
+)
+
+MAX_ROWS = 200_000
+LANGS = ("zh-hans", "en")
+
+
+@dataclass
+class Column:
+    key: str
+    label: object  # a lazy translation
+    required: bool = True
+    choices: type | None = None  # a Django Choices class: cells may hold the value or a label
+
+    def labels(self):
+        out = set()
+        for lang in LANGS:
+            with translation.override(lang):
+                out.add(str(self.label))
+        return out
+
+    def parse_choice(self, raw):
+        text = str(raw).strip()
+        for value, label in self.choices.choices:
+            if text == str(value):
+                return value
+            for lang in LANGS:
+                with translation.override(lang):
+                    if text == str(label):
+                        return value
+        raise ValueError(_("'%s' is not one of the allowed values.") % text)
+
+    def show_choice(self, value):
+        return str(self.choices(value).label) if value != "" else ""
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self):
+        return _("row %(row)s, column %(column)s: %(reason)s") % {
+            "row": self.row, "column": self.column, "reason": self.reason,
+        }
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors[:20]))
+
+
+@dataclass
+class Sheet:
+    """Rows read from a workbook: each a dict by column key, with its sheet row number."""
+
+    rows: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+
+def read_sheet(file, columns):
+    try:
+        wb = load_workbook(file, read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many types for a file that is not a workbook
+        raise ImportFailed([RowError(1, "-", _("The file is not an Excel .xlsx workbook."))])
+    ws = wb.worksheets[0]
+    rows = ws.iter_rows(values_only=True)
+    header = next(rows, None) or ()
+    positions = {}
+    for col in columns:
+        names = col.labels() | {col.key}
+        idx = next((i for i, h in enumerate(header) if h is not None and str(h).strip() in names), None)
+        if idx is None and col.required:
+            raise ImportFailed([RowError(1, str(col.label), _("This column is missing from the header row."))])
+        positions[col.key] = idx
+    sheet = Sheet()
+    for number, values in enumerate(rows, start=2):
+        if number > MAX_ROWS + 1:
+            raise ImportFailed([RowError(number, "-", _("Too many rows; split the file."))])
+        if not values or all(v in (None, "") for v in values):
+            continue
+        row = {"_row": number}
+        for col in columns:
+            idx = positions[col.key]
+            raw = values[idx] if idx is not None and idx < len(values) else None
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                if col.required:
+                    sheet.errors.append(RowError(number, str(col.label), _("This field is required.")))
+                row[col.key] = ""
+                continue
+            if col.choices is not None:
+                try:
+                    raw = col.parse_choice(raw)
+                except ValueError as e:
+                    sheet.errors.append(RowError(number, str(col.label), str(e)))
+                    continue
+            elif isinstance(raw, float) and raw.is_integer():
+                raw = int(raw)
+            row[col.key] = raw.strip() if isinstance(raw, str) else raw
+        sheet.rows.append(row)
+    wb.close()
+    return sheet
+
+
+def write_sheet(title, columns, rows):
+    """An .xlsx as bytes: a header of labels in the current language, then one row per dict."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=title[:31])
+    ws.append([str(c.label) for c in columns])
+    for row in rows:
+        ws.append([
+            c.show_choice(row[c.key]) if c.choices is not None else row[c.key] for c in columns
+        ])
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _fail_if(errors):
+    if errors:
+        raise ImportFailed(sorted(errors, key=lambda e: e.row))
+
+
+def _text(row, key):
+    value = row.get(key, "")
+    return "" if value is None else str(value).strip()
+
+
+def _phone(row, key, col, errors):
+    value = _text(row, key)
+    if value and not PHONE_RE.match(value):
+        errors.append(RowError(row["_row"], str(col.label), _("Not a valid phone number (masked numbers cannot be imported).")))
+    return value
+
+
+def _date(row, key, col, errors):
+    value = row.get(key)
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value).strip())
+    except ValueError:
+        errors.append(RowError(row["_row"], str(col.label), _("Enter a date as YYYY-MM-DD.")))
+        return None
+
+
+def _shown_phone(user, value):
+    return value if selectors.can_see_phones(user) else mask_phone(value)
+
+
+# --- the tree ---------------------------------------------------------------------------------
+
+TREE = [
+    Column("code", gettext_lazy("code")),
+    Column("name", gettext_lazy("name")),
+    Column("level", gettext_lazy("level"), choices=Level),
+    Column("kind", gettext_lazy("kind"), required=False, choices=Kind),
+    Column("parent_code", gettext_lazy("parent code"), required=False),
+]
+
+
+def export_tree(user, root=None):
+    nodes = selectors.visible_nodes(user).select_related("parent").order_by("tree_id", "lft")
+    if root is not None:
+        nodes = nodes.filter(selectors.subtree_q(root))
+    rows = (
+        {"code": n.code, "name": n.name, "level": n.level, "kind": n.kind,
+         "parent_code": n.parent.code if n.parent_id else ""}
+        for n in nodes
+    )
+    return write_sheet(_("grid tree"), TREE, rows)
+
+
+def import_tree(file, *, actor):
+    sheet = read_sheet(file, TREE)
+    errors = list(sheet.errors)
+    label = {c.key: str(c.label) for c in TREE}
+    in_file = {}
+    for row in sheet.rows:
+        code = _text(row, "code")
+        if code in in_file:
+            errors.append(RowError(row["_row"], label["code"], _("Code %s appears twice in the file.") % code))
+        in_file[code] = row
+    existing = dict(
+        GridNode.objects.filter(code__in=list(in_file) + [_text(r, "parent_code") for r in sheet.rows])
+        .values_list("code", "level")
+    )
+    visible = set(selectors.visible_nodes(actor).filter(code__in=list(existing)).values_list("code", flat=True))
+    for row in sheet.rows:
+        n, code, parent_code = row["_row"], _text(row, "code"), _text(row, "parent_code")
+        if code in existing:
+            errors.append(RowError(n, label["code"], _("Code %s already exists.") % code))
+        level, kind = row.get("level"), row.get("kind") or ""
+        if level is None:
+            continue
+        if kind not in kinds_for_level(level):
+            errors.append(RowError(n, label["kind"], _("This kind is not allowed at this level.")))
+        if level == Level.STREET:
+            if parent_code:
+                errors.append(RowError(n, label["parent_code"], _("A street has no parent.")))
+            elif not actor.is_superuser:
+                errors.append(RowError(n, label["level"], _("Only an administrator may create a street.")))
+            continue
+        if not parent_code:
+            errors.append(RowError(n, label["parent_code"], _("Only a street may be without a parent.")))
+            continue
+        if parent_code in in_file:
+            parent_level = in_file[parent_code].get("level")
+        elif parent_code in visible:
+            parent_level = existing[parent_code]
+        else:
+            errors.append(RowError(n, label["parent_code"], _("Unknown parent code %s.") % parent_code))
+            continue
+        if parent_level == Level.MICROGRID:
+            errors.append(RowError(n, label["parent_code"], _("A micro-grid is a leaf: nothing can hang under it.")))
+        elif parent_level is not None and level <= parent_level:
+            errors.append(RowError(n, label["level"], _("A node must be at a deeper level than its parent.")))
+        if len(code) > 40 or not code.replace("-", "").replace("_", "").isalnum():
+            errors.append(RowError(n, label["code"], _("Use letters, digits, '-' and '_' only.")))
+    _fail_if(errors)
+    rows = [
+        {"code": _text(r, "code"), "name": _text(r, "name"), "level": r["level"], "kind": r.get("kind") or "",
+         "parent_code": _text(r, "parent_code")}
+        for r in sheet.rows
+    ]
+    try:
+        return services.tree_build(actor=actor, rows=rows)
+    except ValidationError as e:
+        raise ImportFailed([RowError(0, "-", "; ".join(e.messages))])
+
+
+# --- households -------------------------------------------------------------------------------
+
+HOUSEHOLDS = [
+    Column("grid_code", gettext_lazy("micro-grid code")),
+    Column("building", gettext_lazy("building"), required=False),
+    Column("unit", gettext_lazy("unit"), required=False),
+    Column("room", gettext_lazy("room"), required=False),
+    Column("head", gettext_lazy("head of household")),
+    Column("phone", gettext_lazy("phone"), required=False),
+    Column("members", gettext_lazy("members")),
+    Column("tags", gettext_lazy("care tags"), required=False),
+]
+
+
+def export_households(user, root=None):
+    qs = selectors.visible_households(user).select_related("grid").prefetch_related("tags").order_by("id")
+    if root is not None:
+        qs = qs.filter(selectors.subtree_q(root, "grid"))
+    rows = (
+        {"grid_code": h.grid.code, "building": h.building, "unit": h.unit, "room": h.room, "head": h.head,
+         "phone": _shown_phone(user, h.phone), "members": h.members,
+         "tags": ",".join(t.name for t in h.tags.all())}
+        for h in qs.iterator(chunk_size=2000)
+    )
+    return write_sheet(_("households"), HOUSEHOLDS, rows)
+
+
+def import_households(file, *, actor):
+    sheet = read_sheet(file, HOUSEHOLDS)
+    errors = list(sheet.errors)
+    label = {c.key: str(c.label) for c in HOUSEHOLDS}
+    codes = {_text(r, "grid_code") for r in sheet.rows}
+    grids = {g.code: g for g in selectors.visible_nodes(actor).filter(code__in=codes)}
+    tags = {}
+    for t in CareTag.objects.all():
+        tags[t.code] = tags[t.name] = t
+    existing = set(
+        Household.objects.filter(grid__code__in=codes).values_list("grid__code", "building", "unit", "room", "head")
+    )
+    seen, rows = set(), []
+    for r in sheet.rows:
+        n, code = r["_row"], _text(r, "grid_code")
+        grid = grids.get(code)
+        if grid is None:
+            errors.append(RowError(n, label["grid_code"], _("Unknown micro-grid code %s.") % code))
+        elif grid.level != Level.MICROGRID:
+            errors.append(RowError(n, label["grid_code"], _("A household belongs to a micro-grid.")))
+        phone = _phone(r, "phone", HOUSEHOLDS[5], errors)
+        members = r.get("members")
+        if not isinstance(members, int) or not 1 <= members <= 99:
+            errors.append(RowError(n, label["members"], _("Enter a whole number from 1 to 99.")))
+        row_tags = []
+        for name in (p.strip() for p in _text(r, "tags").replace("，", ",").split(",") if p.strip()):
+            if name not in tags:
+                errors.append(RowError(n, label["tags"], _("Unknown care tag %s.") % name))
+            else:
+                row_tags.append(tags[name])
+        key = (code, _text(r, "building"), _text(r, "unit"), _text(r, "room"), _text(r, "head"))
+        if key in existing or key in seen:
+            errors.append(RowError(n, label["head"], _("This household is already registered.")))
+        seen.add(key)
+        rows.append({"grid": grid, "building": key[1], "unit": key[2], "room": key[3], "head": key[4],
+                     "phone": phone, "members": members, "tags": row_tags})
+    _fail_if(errors)
+    return len(services.households_bulk_create(actor=actor, rows=rows))
+
+
+# --- organisations ----------------------------------------------------------------------------
+
+ORGANISATIONS = [
+    Column("name", gettext_lazy("name")),
+    Column("kind", gettext_lazy("kind"), choices=OrgKind),
+    Column("phone", gettext_lazy("phone"), required=False),
+    Column("street_code", gettext_lazy("street code")),
+    Column("node_codes", gettext_lazy("serves (codes)"), required=False),
+]
+
+
+def export_organisations(user):
+    qs = selectors.visible_organisations(user).select_related("street").prefetch_related("nodes")
+    rows = (
+        {"name": o.name, "kind": o.kind, "phone": o.phone, "street_code": o.street.code,
+         "node_codes": ",".join(n.code for n in o.nodes.all())}
+        for o in qs
+    )
+    return write_sheet(_("organisations"), ORGANISATIONS, rows)
+
+
+def import_organisations(file, *, actor):
+    sheet = read_sheet(file, ORGANISATIONS)
+    errors = list(sheet.errors)
+    label = {c.key: str(c.label) for c in ORGANISATIONS}
+    codes = set()
+    for r in sheet.rows:
+        codes.add(_text(r, "street_code"))
+        codes.update(c.strip() for c in _text(r, "node_codes").split(",") if c.strip())
+    nodes = {n.code: n for n in selectors.visible_nodes(actor).filter(code__in=codes)}
+    existing = set(Organisation.objects.values_list("street__code", "kind", "name"))
+    planned = []
+    for r in sheet.rows:
+        n = r["_row"]
+        street = nodes.get(_text(r, "street_code"))
+        if street is None or street.level != Level.STREET:
+            errors.append(RowError(n, label["street_code"], _("Unknown street code %s.") % _text(r, "street_code")))
+        served = []
+        for code in (c.strip() for c in _text(r, "node_codes").split(",") if c.strip()):
+            if code not in nodes:
+                errors.append(RowError(n, label["node_codes"], _("Unknown node code %s.") % code))
+            else:
+                served.append(nodes[code])
+        phone = _phone(r, "phone", ORGANISATIONS[2], errors)
+        key = (_text(r, "street_code"), r.get("kind"), _text(r, "name"))
+        if key in existing:
+            errors.append(RowError(n, label["name"], _("This organisation is already registered.")))
+        existing.add(key)
+        planned.append({"name": key[2], "kind": key[1], "phone": phone, "street": street, "nodes": served})
+    _fail_if(errors)
+    with transaction.atomic():
+        for p in planned:
+            services.organisation_save(actor=actor, **p)
+    return len(planned)
+
+
+# --- rosters ----------------------------------------------------------------------------------
+
+ROSTER = [
+    Column("username", gettext_lazy("username")),
+    Column("name", gettext_lazy("name")),
+    Column("phone", gettext_lazy("private phone"), required=False),
+    Column("node_code", gettext_lazy("node code")),
+    Column("role", gettext_lazy("role"), choices=Role),
+    Column("post", gettext_lazy("post"), required=False, choices=Post),
+    Column("organisation", gettext_lazy("organisation"), required=False),
+    Column("public_phone", gettext_lazy("public phone"), required=False),
+    Column("start", gettext_lazy("start")),
+    Column("end", gettext_lazy("end"), required=False),
+]
+
+
+def export_roster(user, *, a_posts_only=False, root=None):
+    qs = selectors.visible_roles(user).select_related("user", "node", "organisation").order_by("node__tree_id", "node__lft", "role", "post", "id")
+    if a_posts_only:
+        qs = qs.active().filter(role=Role.LEADER, post=Post.A)
+    if root is not None:
+        qs = qs.filter(selectors.subtree_q(root, "node"))
+    rows = (
+        {"username": ra.user.username, "name": ra.user.name, "phone": _shown_phone(user, ra.user.phone),
+         "node_code": ra.node.code, "role": ra.role, "post": ra.post,
+         "organisation": ra.organisation.name if ra.organisation_id else "",
+         "public_phone": ra.public_phone, "start": ra.start, "end": ra.end}
+        for ra in qs.iterator(chunk_size=2000)
+    )
+    title = _("A-post roster") if a_posts_only else _("roster")
+    return write_sheet(title, ROSTER, rows)
+
+
+def import_roster(file, *, actor):
+    sheet = read_sheet(file, ROSTER)
+    errors = list(sheet.errors)
+    label = {c.key: str(c.label) for c in ROSTER}
+    nodes = {n.code: n for n in selectors.visible_nodes(actor).filter(code__in={_text(r, "node_code") for r in sheet.rows})}
+    orgs = {o.name: o for o in selectors.visible_organisations(actor)}
+    planned = []
+    for r in sheet.rows:
+        n = r["_row"]
+        node = nodes.get(_text(r, "node_code"))
+        if node is None:
+            errors.append(RowError(n, label["node_code"], _("Unknown node code %s.") % _text(r, "node_code")))
+        org = None
+        if _text(r, "organisation"):
+            org = orgs.get(_text(r, "organisation"))
+            if org is None:
+                errors.append(RowError(n, label["organisation"], _("Unknown organisation %s.") % _text(r, "organisation")))
+        planned.append({
+            "_row": n, "username": _text(r, "username"), "name": _text(r, "name"),
+            "phone": _phone(r, "phone", ROSTER[2], errors), "node": node, "role": r.get("role"),
+            "post": r.get("post") or "", "organisation": org,
+            "public_phone": _phone(r, "public_phone", ROSTER[7], errors),
+            "start": _date(r, "start", ROSTER[8], errors), "end": _date(r, "end", ROSTER[9], errors),
+        })
+    _fail_if(errors)
+    # Role rules (a leader on a micro-grid, one open A post, …) are the service's; a failure on any row
+    # rolls the whole import back and is reported against that row.
+    with transaction.atomic():
+        for p in planned:
+            try:
+                user = services.user_ensure(username=p["username"], name=p["name"], phone=p["phone"])
+                services.role_assign(
+                    actor=actor, user=user, node=p["node"], role=p["role"], post=p["post"],
+                    organisation=p["organisation"], public_phone=p["public_phone"],
+                    start=p["start"], end=p["end"],
+                )
+            except ValidationError as e:
+                items = e.message_dict.items() if hasattr(e, "error_dict") else [("-", e.messages)]
+                for fieldname, messages in items:
+                    column = label.get(fieldname, label.get(f"{fieldname}_code", fieldname))
+                    errors.extend(RowError(p["_row"], column, m) for m in messages)
+        _fail_if(errors)
+    return len(planned)
+
+
+REGISTERS = {
+    "tree": (export_tree, import_tree),
+    "households": (export_households, import_households),
+    "organisations": (export_organisations, import_organisations),
+    "roster": (export_roster, import_roster),
+}

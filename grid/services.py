@@ -1,0 +1,511 @@
+"""Every write to the grid registers goes through here, inside a transaction.
+
+Tree writes also take one lock per database (a PostgreSQL transaction-level advisory lock; SQLite
+serialises writers itself), so concurrent edits can never interleave their lft/rght updates.
+"""
+
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import (
+    ChangeLog,
+    GridNode,
+    Household,
+    Level,
+    Organisation,
+    Post,
+    Role,
+    RoleAssignment,
+    kinds_for_level,
+    mask_phone,
+)
+
+TREE_LOCK_KEY = 0x6772_6964  # "grid"
+
+
+@contextmanager
+def tree_lock():
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+        yield
+
+
+def _log(*, actor, obj, action, changes=None):
+    ChangeLog.objects.create(
+        actor=actor if actor and actor.pk else None,
+        model=obj._meta.model_name,
+        object_id=str(obj.pk),
+        action=action,
+        changes=changes or {},
+    )
+
+
+def _loggable(field, value):
+    # Phones never reach the log unmasked: the log is read by more people than the roster.
+    if "phone" in field:
+        return mask_phone(value)
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def _apply(obj, fields, data):
+    """Set the given fields, returning {field: [old, new]} for those that changed."""
+    changes = {}
+    for field in fields:
+        if field not in data:
+            continue
+        old, new = getattr(obj, field, None), data[field]
+        if old != new:
+            changes[field] = [_loggable(field, old), _loggable(field, new)]
+            setattr(obj, field, new)
+    return changes
+
+
+# --- the tree ---------------------------------------------------------------------------------
+
+
+def check_placement(*, level, kind, parent):
+    """The invariants of the tree that one node must keep with its parent; field-level errors."""
+    errors = {}
+    if level not in Level.values:
+        errors["level"] = _("Unknown level.")
+    elif kind not in kinds_for_level(level):
+        errors["kind"] = _("This kind is not allowed at this level.")
+    if level == Level.STREET:
+        if parent is not None:
+            errors["parent"] = _("A street is the root of its own tree and has no parent.")
+    elif parent is None:
+        errors["parent"] = _("Only a street may be without a parent.")
+    elif parent.level == Level.MICROGRID:
+        errors["parent"] = _("A micro-grid is a leaf: nothing can hang under it.")
+    elif level in Level.values and level <= parent.level:
+        errors["level"] = _("A node must be at a deeper level than its parent.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def node_create(*, actor=None, name, code, level, kind="", parent=None, boundary=None, floor_plan=None):
+    with tree_lock():
+        if parent is not None:
+            parent = GridNode.objects.select_for_update().get(pk=parent.pk)
+        check_placement(level=level, kind=kind, parent=parent)
+        node = GridNode(name=name, code=code, level=level, kind=kind, parent=parent, boundary=boundary)
+        if floor_plan:
+            node.floor_plan = floor_plan
+        node.full_clean()
+        node.save()
+        _log(actor=actor, obj=node, action=ChangeLog.Action.CREATE, changes={"code": code, "name": name})
+        return node
+
+
+def node_update(*, actor=None, node, **data):
+    """Rename, re-code, re-kind or re-draw a node. Moving is `node_move`."""
+    with tree_lock():
+        node = GridNode.objects.select_for_update().get(pk=node.pk)
+        if "kind" in data:
+            check_placement(level=node.level, kind=data["kind"], parent=node.parent)
+        changes = _apply(node, ("name", "code", "kind", "boundary", "floor_plan"), data)
+        if not changes:
+            return node
+        node.full_clean()
+        node.save()
+        _log(actor=actor, obj=node, action=ChangeLog.Action.UPDATE, changes=changes)
+        return node
+
+
+def node_move(*, actor=None, node, parent):
+    """Hang a node (and its subtree) under another parent, possibly in another street, and rewrite
+    the street/community columns of everything below it."""
+    with tree_lock():
+        node = GridNode.objects.select_for_update().get(pk=node.pk)
+        parent = GridNode.objects.get(pk=parent.pk)
+        check_placement(level=node.level, kind=node.kind, parent=parent)
+        if parent.tree_id == node.tree_id and node.lft <= parent.lft <= node.rght:
+            raise ValidationError({"parent": _("A node cannot move under itself or its own descendants.")})
+        old_parent = node.parent
+        node.move_to(parent, "last-child")
+        node.refresh_from_db()
+        _rewrite_scope_columns(node)
+        _log(
+            actor=actor,
+            obj=node,
+            action=ChangeLog.Action.UPDATE,
+            changes={"parent": [old_parent.code if old_parent else None, parent.code]},
+        )
+        return node
+
+
+def _rewrite_scope_columns(node):
+    """After a move: households under `node` get the street and community of their new place."""
+    ancestors = {a.level: a for a in node.get_ancestors(include_self=True)}
+    street = ancestors[Level.STREET]
+    community = ancestors.get(Level.COMMUNITY)
+    subtree = node.get_descendants(include_self=True)
+    if community is not None:
+        Household.objects.filter(grid__in=subtree).update(street=street, community=community)
+        return
+    # The node is (or contains) communities: each community's subtree keeps its own id.
+    for comm in subtree.filter(level=Level.COMMUNITY):
+        Household.objects.filter(grid__in=comm.get_descendants()).update(street=street, community=comm)
+
+
+def node_delete(*, actor=None, node):
+    """Delete a node and its subtree; refused while households or role assignments hang in it."""
+    with tree_lock():
+        node = GridNode.objects.select_for_update().get(pk=node.pk)
+        subtree = node.get_descendants(include_self=True)
+        if Household.objects.filter(grid__in=subtree).exists():
+            raise ValidationError(_("This subtree still has households; move or delete them first."))
+        if RoleAssignment.objects.filter(node__in=subtree).exists():
+            raise ValidationError(_("This subtree still has roster entries; end and remove them first."))
+        if Organisation.objects.filter(street=node).exists():
+            raise ValidationError(_("Organisations are registered with this street; remove them first."))
+        _log(actor=actor, obj=node, action=ChangeLog.Action.DELETE, changes={"code": node.code, "name": node.name})
+        node.delete()
+
+
+def tree_build(*, actor=None, rows):
+    """Create many nodes at once, parents before children: bulk inserts, then one rebuild per tree.
+
+    `rows` are dicts with code, name, level, kind and parent_code (a code among the rows or an existing
+    node). The caller has validated them (grid.excel does, row by row); invariants are re-checked here.
+    Returns the number of nodes created.
+    """
+    with tree_lock():
+        known = {}
+        parent_codes = {r["parent_code"] for r in rows if r.get("parent_code")}
+        for n in GridNode.objects.filter(code__in=parent_codes):
+            known[n.code] = n
+        next_tree = (GridNode.objects.aggregate(m=Max("tree_id"))["m"] or 0) + 1
+        touched = set()
+        pending = list(rows)
+        while pending:
+            batch = [r for r in pending if not r.get("parent_code") or r["parent_code"] in known]
+            if not batch:
+                raise ValidationError(_("Some parent codes are unknown or form a cycle."))
+            nodes = []
+            for r in batch:
+                parent = known.get(r.get("parent_code") or "")
+                check_placement(level=r["level"], kind=r.get("kind", ""), parent=parent)
+                if parent is None:
+                    tree_id, next_tree = next_tree, next_tree + 1
+                else:
+                    tree_id = parent.tree_id
+                touched.add(tree_id)
+                nodes.append(
+                    GridNode(
+                        code=r["code"], name=r["name"], level=r["level"], kind=r.get("kind", ""),
+                        parent=parent, tree_id=tree_id, lft=0, rght=0, depth=0,
+                    )
+                )
+            for node in GridNode.objects.bulk_create(nodes, batch_size=1000):
+                known[node.code] = node
+            done = {id(r) for r in batch}
+            pending = [r for r in pending if id(r) not in done]
+        for tree_id in sorted(touched):
+            GridNode._tree_manager.partial_rebuild(tree_id)
+        ChangeLog.objects.create(
+            actor=actor if actor and actor.pk else None, model="gridnode", object_id="*",
+            action=ChangeLog.Action.IMPORT, changes={"created": len(rows)},
+        )
+        return len(rows)
+
+
+# --- households -------------------------------------------------------------------------------
+
+HOUSEHOLD_FIELDS = ("grid", "building", "unit", "room", "head", "phone", "members")
+
+
+def scope_columns(grid):
+    """The street and community a row hung at `grid` carries (see Household.street)."""
+    ancestors = {a.level: a for a in grid.get_ancestors(include_self=True)}
+    return ancestors[Level.STREET], ancestors.get(Level.COMMUNITY)
+
+
+def _check_household_grid(grid):
+    if grid.level != Level.MICROGRID:
+        raise ValidationError({"grid": _("A household belongs to a micro-grid.")})
+    street, community = scope_columns(grid)
+    if community is None:
+        raise ValidationError({"grid": _("This micro-grid is not inside a community.")})
+    return street, community
+
+
+def household_create(*, actor=None, tags=(), **data):
+    with transaction.atomic():
+        household = Household(**{k: v for k, v in data.items() if k in HOUSEHOLD_FIELDS})
+        household.street, household.community = _check_household_grid(household.grid)
+        household.full_clean()
+        household.save()
+        household.tags.set(tags)
+        _log(
+            actor=actor, obj=household, action=ChangeLog.Action.CREATE,
+            changes={f: _loggable(f, getattr(household, f)) for f in HOUSEHOLD_FIELDS if f != "grid"}
+            | {"grid": household.grid.code},
+        )
+        return household
+
+
+def household_update(*, actor=None, household, tags=None, **data):
+    with transaction.atomic():
+        household = Household.objects.select_for_update().get(pk=household.pk)
+        changes = _apply(household, HOUSEHOLD_FIELDS, data)
+        if "grid" in changes:
+            changes["grid"] = [data["grid"].code if "grid" in data else None, household.grid.code]
+            household.street, household.community = _check_household_grid(household.grid)
+        household.full_clean()
+        if tags is not None:
+            old = sorted(household.tags.values_list("code", flat=True))
+            new = sorted(t.code for t in tags)
+            if old != new:
+                changes["tags"] = [old, new]
+                household.tags.set(tags)
+        if changes:
+            household.save()
+            _log(actor=actor, obj=household, action=ChangeLog.Action.UPDATE, changes=changes)
+        return household
+
+
+def household_delete(*, actor=None, household):
+    with transaction.atomic():
+        _log(actor=actor, obj=household, action=ChangeLog.Action.DELETE, changes={"head": household.head})
+        household.delete()
+
+
+# --- organisations ----------------------------------------------------------------------------
+
+
+def organisation_save(*, actor=None, organisation=None, nodes=None, **data):
+    with transaction.atomic():
+        org = organisation or Organisation()
+        changes = _apply(org, ("name", "kind", "phone", "street"), data)
+        org.full_clean()
+        if nodes is not None:
+            foreign = [n.code for n in nodes if n.tree_id != org.street.tree_id]
+            if foreign:
+                raise ValidationError({"nodes": _("These nodes are in another street: %s") % ", ".join(foreign)})
+        created = org.pk is None
+        org.save()
+        if nodes is not None:
+            org.nodes.set(nodes)
+        if changes or created:
+            _log(actor=actor, obj=org, action=ChangeLog.Action.CREATE if created else ChangeLog.Action.UPDATE,
+                 changes={k: v for k, v in changes.items() if k != "street"})
+        return org
+
+
+# --- roles and rosters ------------------------------------------------------------------------
+
+ROLE_FIELDS = ("user", "node", "role", "post", "organisation", "public_phone", "start", "end")
+
+
+def check_role(ra, *, against_db=True):
+    """The rules of one roster line; `against_db` also looks for a clashing open A post."""
+    errors = {}
+    if ra.role == Role.LEADER:
+        if ra.node.level != Level.MICROGRID:
+            errors["node"] = _("A micro-grid leader is appointed to a micro-grid.")
+        if ra.post not in (Post.A, Post.B):
+            errors["post"] = _("A micro-grid leader holds the A or the B post.")
+    elif ra.post:
+        errors["post"] = _("Only micro-grid leaders hold an A or B post.")
+    if ra.role == Role.STREET_STAFF and ra.node.level != Level.STREET:
+        errors["node"] = _("Street staff are appointed at the street.")
+    if ra.role == Role.SECRETARY and ra.node.level != Level.COMMUNITY:
+        errors["node"] = _("A community party secretary is appointed at a community.")
+    if ra.role == Role.PROPERTY_STAFF:
+        if ra.organisation is None or ra.organisation.kind != "property":
+            errors["organisation"] = _("Property company staff must name their property company.")
+    if ra.end and ra.end < ra.start:
+        errors["end"] = _("The end date is before the start date.")
+    if against_db and ra.role == Role.LEADER and ra.post == Post.A and ra.end is None:
+        clash = RoleAssignment.objects.filter(node=ra.node, role=Role.LEADER, post=Post.A, end__isnull=True)
+        if clash.exclude(pk=ra.pk).exists():
+            errors["post"] = _("This micro-grid already has an A-post leader; end that appointment first.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def role_assign(*, actor=None, user, node, role, post="", organisation=None, public_phone="", start=None, end=None):
+    with transaction.atomic():
+        # Lock the node so two A-post appointments to one micro-grid cannot both pass the check.
+        GridNode.objects.select_for_update().filter(pk=node.pk).first()
+        ra = RoleAssignment(
+            user=user, node=node, role=role, post=post or "", organisation=organisation,
+            public_phone=public_phone, start=start or timezone.localdate(), end=end,
+        )
+        ra.full_clean(validate_constraints=False)
+        check_role(ra)
+        ra.save()
+        _log(actor=actor, obj=ra, action=ChangeLog.Action.CREATE, changes={
+            "user": user.username, "node": node.code, "role": role, "post": ra.post,
+            "public_phone": mask_phone(public_phone), "start": str(ra.start),
+        })
+        return ra
+
+
+def role_update(*, actor=None, assignment, **data):
+    with transaction.atomic():
+        ra = RoleAssignment.objects.select_for_update().get(pk=assignment.pk)
+        GridNode.objects.select_for_update().filter(pk=data.get("node", ra.node).pk).first()
+        changes = _apply(ra, ROLE_FIELDS, data)
+        ra.full_clean(validate_constraints=False)
+        check_role(ra)
+        if changes:
+            ra.save()
+            _log(actor=actor, obj=ra, action=ChangeLog.Action.UPDATE, changes=changes)
+        return ra
+
+
+def role_end(*, actor=None, assignment, end=None):
+    return role_update(actor=actor, assignment=assignment, end=end or timezone.localdate())
+
+
+def role_delete(*, actor=None, assignment):
+    with transaction.atomic():
+        _log(actor=actor, obj=assignment, action=ChangeLog.Action.DELETE,
+             changes={"user": assignment.user.username, "node": assignment.node.code, "role": assignment.role})
+        assignment.delete()
+
+
+def user_ensure(*, username, name="", phone="", password=None):
+    """Find or create a login for a roster line; a new one without a password cannot log in yet."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username, defaults={"name": name, "phone": phone})
+    if created or password:
+        changed = False
+        if name and user.name != name:
+            user.name, changed = name, True
+        if password:
+            user.set_password(password)
+            changed = True
+        elif created:
+            user.set_unusable_password()
+            changed = True
+        if changed:
+            user.full_clean(exclude=["password"])
+            user.save()
+    return user
+
+
+
+def households_bulk_create(*, actor=None, rows, batch_size=2000):
+    """Create many households (validated dicts: grid, building, unit, room, head, phone, members,
+    tags) with bulk inserts; street and community come from one look-up of the micro-grids' paths."""
+    with transaction.atomic():
+        grids = {r["grid"].pk: r["grid"] for r in rows}
+        columns = _scope_columns_bulk(grids.values())
+        objs = []
+        for r in rows:
+            street_id, community_id = columns[r["grid"].pk]
+            objs.append(Household(
+                grid=r["grid"], street_id=street_id, community_id=community_id,
+                **{f: r.get(f, "") for f in ("building", "unit", "room", "head", "phone")},
+                members=r.get("members") or 1,
+            ))
+        Household.objects.bulk_create(objs, batch_size=batch_size)
+        through = Household.tags.through
+        links = [
+            through(household_id=h.pk, caretag_id=t.pk) for h, r in zip(objs, rows) for t in r.get("tags", ())
+        ]
+        through.objects.bulk_create(links, batch_size=batch_size)
+        ChangeLog.objects.create(
+            actor=actor if actor and actor.pk else None, model="household", object_id="*",
+            action=ChangeLog.Action.IMPORT, changes={"created": len(objs)},
+        )
+        return objs
+
+
+def _scope_columns_bulk(grids):
+    """{grid id: (street id, community id)} for many micro-grids in one query."""
+    from django.db.models import Q
+
+    grids = list(grids)
+    if not grids:
+        return {}
+    q = Q()
+    for tree_id in {g.tree_id for g in grids}:
+        q |= Q(tree_id=tree_id, level__in=[Level.STREET, Level.COMMUNITY])
+    tops = list(GridNode.objects.filter(q).values_list("pk", "tree_id", "lft", "rght", "level"))
+    out = {}
+    for g in grids:
+        street = community = None
+        for pk, tree_id, lft, rght, level in tops:
+            if tree_id == g.tree_id and lft <= g.lft and rght >= g.rght:
+                if level == Level.STREET:
+                    street = pk
+                else:
+                    community = pk
+        if community is None:
+            raise ValidationError({"grid": _("Micro-grid %s is not inside a community.") % g.code})
+        out[g.pk] = (street, community)
+    return out
+
+
+# Role holders who work in the browser admin, and the model permissions their group carries there.
+ADMIN_GROUPS = {
+    Role.STREET_STAFF: ("grid", None),  # every permission of the grid app, phones included
+    Role.SECRETARY: ("grid", {"view_gridnode", "view_household", "change_household", "add_household",
+                              "view_roleassignment", "view_organisation", "view_caretag", "view_user"}),
+    Role.PARTY_BRANCH: ("grid", {"view_gridnode", "view_household", "view_roleassignment", "view_organisation"}),
+}
+
+
+def user_grant_admin(*, user, role):
+    """Give a street-staff, secretary or party-branch role holder the admin and their role's group."""
+    from django.contrib.auth.models import Group, Permission
+
+    if role not in ADMIN_GROUPS:
+        return
+    app, codenames = ADMIN_GROUPS[role]
+    with transaction.atomic():
+        group, created = Group.objects.get_or_create(name=f"role:{role}")
+        if created:
+            perms = Permission.objects.filter(content_type__app_label=app)
+            if codenames is not None:
+                perms = perms.filter(codename__in=codenames)
+            group.permissions.set(perms)
+        user.groups.add(group)
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+
+
+def roles_bulk_assign(*, actor=None, assignments):
+    """Insert many roster lines (unsaved RoleAssignment objects) at once. Each is checked by the same
+    rules as `role_assign`; a clash of open A posts is refused by the database's unique constraint."""
+    with transaction.atomic():
+        for ra in assignments:
+            ra.post = ra.post or ""
+            check_role(ra, against_db=False)
+        created = RoleAssignment.objects.bulk_create(assignments, batch_size=2000)
+        ChangeLog.objects.create(
+            actor=actor if actor and actor.pk else None, model="roleassignment", object_id="*",
+            action=ChangeLog.Action.IMPORT, changes={"created": len(created)},
+        )
+        return created
+
+
+def street_purge(*, actor=None, street):
+    """Remove a whole street: its households, roster lines, organisations and nodes (the demo's
+    rebuild). Users stay; they may hold roles elsewhere."""
+    with tree_lock():
+        subtree = GridNode.objects.filter(tree_id=street.tree_id)
+        Household.tags.through.objects.filter(household__street=street).delete()
+        Household.objects.filter(street=street).delete()
+        RoleAssignment.objects.filter(node__tree_id=street.tree_id).delete()
+        Organisation.objects.filter(street=street).delete()
+        # Children first: the nodes protect each other through `parent`.
+        subtree.order_by("-depth").delete()
+        ChangeLog.objects.create(
+            actor=actor if actor and actor.pk else None, model="gridnode", object_id=str(street.pk),
+            action=ChangeLog.Action.DELETE, changes={"street": street.code, "purged": True},
+        )

@@ -1,0 +1,72 @@
+import os
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from grid.models import Kind, Level, Post, Role
+from tests.factories import HouseholdFactory, OrganisationFactory, RoleFactory, UserFactory, care_tag, node
+
+IN_CI = os.environ.get("CI") == "true"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not IN_CI:
+        return
+    # In CI nothing is skipped: a missing browser or database is a failure, said once and early.
+    if not shutil.which(CHROMIUM):
+        raise pytest.UsageError(f"CI needs Chromium at {CHROMIUM} for the browser tests.")
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise pytest.UsageError("CI runs the tests on PostgreSQL: set DATABASE_URL.")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if IN_CI and reporter is not None and reporter.stats.get("skipped"):
+        reporter.write_line("CI: tests were skipped; in CI nothing may be skipped.", red=True)
+        session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def postgres_only(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://…); CI runs it")
+
+
+@pytest.fixture
+def world(db):
+    """One street with two communities, A and B, each with a compound, a building, a unit, two
+    micro-grids and households; a leader on each micro-grid, a secretary per community, street staff."""
+    street = node(name="测试街道", code="ST")
+    w = SimpleNamespace(street=street)
+    for key in ("a", "b"):
+        comm = node(street, name=f"社区{key.upper()}", code=f"C{key.upper()}")
+        compound = node(comm, name=f"小区{key.upper()}", code=f"C{key.upper()}-R1")
+        building = node(compound, name="1栋", code=f"C{key.upper()}-R1-B1")
+        unit = node(building, name="1单元", code=f"C{key.upper()}-R1-B1-U1")
+        mg1 = node(unit, name=f"微网格{key.upper()}1", code=f"C{key.upper()}-G1")
+        mg2 = node(compound, level=Level.MICROGRID, kind=Kind.SETTLEMENT, name=f"微网格{key.upper()}2", code=f"C{key.upper()}-G2")
+        hh = [
+            HouseholdFactory(grid=mg1, tags=[care_tag("elderly_alone")]),
+            HouseholdFactory(grid=mg1),
+            HouseholdFactory(grid=mg2, phone="13711112222"),
+        ]
+        leader = RoleFactory(node=mg1, role=Role.LEADER, post=Post.A, user=UserFactory(username=f"leader_{key}"))
+        secretary = RoleFactory(node=comm, role=Role.SECRETARY, user=UserFactory(username=f"secretary_{key}")).user
+        setattr(w, key, SimpleNamespace(
+            community=comm, compound=compound, building=building, unit=unit, mg1=mg1, mg2=mg2,
+            households=hh, leader=leader.user, leader_role=leader, secretary=secretary,
+        ))
+    w.staff = RoleFactory(node=street, role=Role.STREET_STAFF, user=UserFactory(username="staff")).user
+    w.property = OrganisationFactory(street=street, nodes=[w.a.compound])
+    return w
