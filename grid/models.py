@@ -4,7 +4,7 @@ import re
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -165,7 +165,9 @@ class Household(models.Model):
     room = models.CharField(_("room"), max_length=30, blank=True)
     head = models.CharField(_("head of household"), max_length=50)
     phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[validate_phone])
-    members = models.PositiveSmallIntegerField(_("members"), default=1)
+    members = models.PositiveSmallIntegerField(
+        _("members"), default=1, validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
     tags = models.ManyToManyField(CareTag, verbose_name=_("care tags"), blank=True, related_name="households")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -51,7 +51,9 @@ def _loggable(field, value):
     # Phones never reach the log unmasked: the log is read by more people than the roster.
     if "phone" in field:
         return mask_phone(value)
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    return getattr(value, "code", None) or str(value)
 
 
 def _apply(obj, fields, data):
@@ -257,7 +259,6 @@ def household_update(*, actor=None, household, tags=None, **data):
         household = Household.objects.select_for_update().get(pk=household.pk)
         changes = _apply(household, HOUSEHOLD_FIELDS, data)
         if "grid" in changes:
-            changes["grid"] = [data["grid"].code if "grid" in data else None, household.grid.code]
             household.street, household.community = _check_household_grid(household.grid)
         household.full_clean()
         if tags is not None:

@@ -5,9 +5,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_vary_headers
 
 from . import selectors
-from .models import CareTag, Level, mask_phone
+from .models import CareTag, Level, RoleAssignment, mask_phone
 
 HOUSEHOLDS_PER_PAGE = 50
 
@@ -21,7 +22,8 @@ class LoginView(auth_views.LoginView):
 def home(request):
     """'My grid': the user's roster entries and the micro-grids they lead, with the path above each."""
     user = request.user
-    roles = selectors.visible_roles(user).filter(user=user).active().select_related("node", "organisation")
+    # A user's own roster lines are theirs to see, whatever their scope (property staff have none).
+    roles = RoleAssignment.objects.filter(user=user).active().select_related("node", "organisation")
     grids = list(
         selectors.my_microgrids(user).annotate(household_count=Count("households"))
     )
@@ -66,5 +68,10 @@ def microgrid(request, code):
         "q": q,
         "tag": tag,
     }
-    template = "mobile/_households.html" if request.htmx else "mobile/microgrid.html"
-    return render(request, template, context)
+    # htmx swaps in the list only; restoring a pushed URL that is not in its history cache needs the
+    # whole page. The response varies on the header, so no cache hands the fragment to a page load.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "mobile/_households.html" if partial else "mobile/microgrid.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
+    return response

@@ -32,6 +32,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     cache.clear()
     yield
@@ -69,4 +74,7 @@ def world(db):
         ))
     w.staff = RoleFactory(node=street, role=Role.STREET_STAFF, user=UserFactory(username="staff")).user
     w.property = OrganisationFactory(street=street, nodes=[w.a.compound])
+    # Later inserts renumber lft/rght: hand the tests fresh nodes.
+    for n in [street] + [getattr(getattr(w, k), a) for k in "ab" for a in ("community", "compound", "building", "unit", "mg1", "mg2")]:
+        n.refresh_from_db()
     return w
