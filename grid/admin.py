@@ -303,9 +303,26 @@ class PhoneMaskingMixin:
         return ex
 
 
+class HouseholdForm(forms.ModelForm):
+    class Meta:
+        model = Household
+        fields = "__all__"
+
+    def clean_grid(self):
+        # The service's placement rule, run here so a wrong node is a field error and not a 500.
+        grid = self.cleaned_data.get("grid")
+        if grid is not None:
+            try:
+                services._check_household_grid(grid)
+            except ValidationError as e:
+                raise ValidationError(e.message_dict.get("grid", e.messages)) from None
+        return grid
+
+
 @admin.register(Household)
 class HouseholdAdmin(ExcelMixin, PhoneMaskingMixin, ScopedAdmin):
     register = "households"
+    form = HouseholdForm
     scope_via = "grid"
     list_display = ["head", "address", "grid", "phone", "members", "tag_list"]
     list_filter = [HouseholdSubtreeFilter, "tags"]

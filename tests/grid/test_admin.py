@@ -1,0 +1,446 @@
+"""The street office's admin (grid/admin.py): scope, masking, counts, and writes through the services."""
+
+import datetime
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from django.utils import timezone
+
+from grid import checks, services
+from grid.models import ChangeLog, GridNode, Household, Kind, Level, RoleAssignment
+from tests.factories import UserFactory, node
+
+FULL = "13912345678"
+MASKED = "139****5678"
+
+# The grid-node changelist costs this many queries whatever the number of nodes on the page
+# (a superuser needs no scope or permission look-ups).
+NODE_CHANGELIST_BUDGET = {"superuser": 8, "staff": 11}
+
+
+def url(model, view="changelist", *args):
+    return reverse(f"admin:grid_{model}_{view}", args=args)
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def staff(world):
+    services.user_grant_admin(user=world.staff, role="street_staff")
+    return world.staff
+
+
+@pytest.fixture
+def secretary(world):
+    services.user_grant_admin(user=world.a.secretary, role="secretary")
+    return world.a.secretary
+
+
+def node_form(n, **overrides):
+    data = {
+        "name": n.name, "code": n.code, "level": n.level, "kind": n.kind,
+        "parent": n.parent_id or "", "boundary": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def codes(response):
+    return {n.code for n in response.context["cl"].result_list}
+
+
+def assert_tree_sound():
+    assert checks.tree_faults() == []
+
+
+# --- every register opens --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model", ["gridnode", "household", "organisation", "roleassignment", "caretag", "changelog", "user"]
+)
+def test_superuser_opens_every_changelist(client, world, superuser, model):
+    client.force_login(superuser)
+    response = client.get(url(model))
+    assert response.status_code == 200
+    assert response.context["cl"].result_count > 0
+
+
+@pytest.mark.parametrize("model", ["gridnode", "household", "organisation", "roleassignment", "user"])
+def test_superuser_opens_every_add_form(client, world, superuser, model):
+    client.force_login(superuser)
+    assert client.get(url(model, "add")).status_code == 200
+
+
+def test_superuser_opens_change_pages(client, world, superuser):
+    client.force_login(superuser)
+    assert client.get(url("gridnode", "change", world.a.mg1.pk)).status_code == 200
+    assert client.get(url("household", "change", world.a.households[0].pk)).status_code == 200
+    assert client.get(url("roleassignment", "change", world.a.leader_role.pk)).status_code == 200
+    assert client.get(url("user", "change", world.a.leader.pk)).status_code == 200
+
+
+def test_anonymous_is_sent_to_the_admin_login(client, world):
+    response = client.get(url("household"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+# --- the tree with counts --------------------------------------------------------------------
+
+
+def test_node_changelist_shows_subtree_counts(client, world, superuser):
+    client.force_login(superuser)
+    response = client.get(url("gridnode"))
+    assert response.status_code == 200
+    by_code = {n.code: n.subtree for n in response.context["cl"].result_list}
+    assert by_code["ST"] == {"microgrids": 4, "households": 6, "leaders": 2, "vacancies": 2}
+    assert by_code["CA"] == {"microgrids": 2, "households": 3, "leaders": 1, "vacancies": 1}
+    assert by_code["CA-R1-B1"] == {"microgrids": 1, "households": 2, "leaders": 1, "vacancies": 0}
+    assert by_code["CB-G2"] == {"microgrids": 1, "households": 1, "leaders": 0, "vacancies": 1}
+    html = response.content.decode()
+    for column in ("households", "leaders", "vacancies"):
+        assert f'class="column-{column}' in html
+    assert '<td class="field-households">6</td>' in html
+
+
+@pytest.mark.parametrize("who", ["superuser", "staff"])
+def test_node_changelist_query_count_does_not_grow_with_nodes(
+    client, world, request, who, django_assert_max_num_queries
+):
+    client.force_login(request.getfixturevalue(who))
+    budget = NODE_CHANGELIST_BUDGET[who]
+    with django_assert_max_num_queries(budget):
+        small = client.get(url("gridnode"))
+    assert small.context["cl"].result_count == 13
+    for i in range(60):
+        mg = node(world.b.compound, level=Level.MICROGRID, kind=Kind.BUSINESS, name=f"商户{i}", code=f"CB-X{i:02d}")
+        if i % 2:
+            services.household_create(grid=mg, head=f"商户主{i}", phone=FULL, members=1)
+    with django_assert_max_num_queries(budget):
+        big = client.get(url("gridnode"))
+    assert big.context["cl"].result_count == 73
+    assert len(big.context["cl"].result_list) == 73
+    by_code = {n.code: n.subtree for n in big.context["cl"].result_list}
+    assert by_code["CB"] == {"microgrids": 62, "households": 33, "leaders": 1, "vacancies": 61}
+    assert_tree_sound()
+
+
+def test_vacancy_filter_lists_microgrids_without_an_a_post_leader(client, world, superuser):
+    # A B-post leader does not fill the vacancy; an ended A post does not count either.
+    services.role_assign(user=UserFactory(), node=world.a.mg2, role="leader", post="B")
+    client.force_login(superuser)
+    response = client.get(url("gridnode"), {"vacant": "1"})
+    assert codes(response) == {"CA-G2", "CB-G2"}
+    response = client.get(url("gridnode"), {"vacant": "0"})
+    assert codes(response) == {"CA-G1", "CB-G1"}
+    services.role_update(
+        assignment=world.b.leader_role, start=datetime.date(2020, 1, 1),
+        end=timezone.localdate() - datetime.timedelta(days=1),
+    )
+    response = client.get(url("gridnode"), {"vacant": "1"})
+    assert codes(response) == {"CA-G2", "CB-G1", "CB-G2"}
+
+
+def test_subtree_filter(client, world, superuser):
+    client.force_login(superuser)
+    response = client.get(url("household"), {"ancestor": world.b.community.pk})
+    assert {h.pk for h in response.context["cl"].result_list} == {h.pk for h in world.b.households}
+    response = client.get(url("gridnode"), {"ancestor": world.a.community.pk, "level": Level.MICROGRID})
+    assert codes(response) == {"CA-G1", "CA-G2"}
+
+
+# --- scope -----------------------------------------------------------------------------------
+
+
+def test_street_staff_see_the_whole_street(client, world, staff):
+    client.force_login(staff)
+    response = client.get(url("household"))
+    assert response.status_code == 200
+    expected = {h.pk for h in world.a.households + world.b.households}
+    assert {h.pk for h in response.context["cl"].result_list} == expected
+    response = client.get(url("gridnode"))
+    assert {"ST", "CA", "CB", "CA-G1", "CB-G2"} <= codes(response)
+    assert client.get(url("household", "change", world.b.households[0].pk)).status_code == 200
+    assert client.get(url("changelog")).status_code == 200
+
+
+def test_secretary_sees_only_their_community(client, world, secretary):
+    client.force_login(secretary)
+    response = client.get(url("household"))
+    assert response.status_code == 200
+    assert {h.pk for h in response.context["cl"].result_list} == {h.pk for h in world.a.households}
+    html = response.content.decode()
+    for h in world.b.households:
+        assert h.head not in html
+
+    response = client.get(url("gridnode"))
+    assert response.status_code == 200
+    assert codes(response) == {"CA", "CA-R1", "CA-R1-B1", "CA-R1-B1-U1", "CA-G1", "CA-G2"}
+    assert "社区B" not in response.content.decode()
+
+    response = client.get(url("roleassignment"))
+    assert {ra.node.code for ra in response.context["cl"].result_list} == {"CA", "CA-G1"}
+
+
+def test_secretary_gets_no_data_of_another_community(client, world, secretary):
+    client.force_login(secretary)
+    other = world.b.households[0]
+    response = client.get(url("household", "change", other.pk))
+    assert response.status_code in (302, 404)
+    assert other.head not in response.content.decode()
+    if response.status_code == 302:
+        assert response["Location"] == reverse("admin:index")
+    # Writing to it is refused the same way and changes nothing.
+    response = client.post(url("household", "change", other.pk), {"head": "改掉", "members": 1})
+    assert response.status_code in (302, 404)
+    other.refresh_from_db()
+    assert other.head != "改掉"
+    response = client.get(url("gridnode", "change", world.b.mg1.pk))
+    assert response.status_code in (302, 404)
+    assert "微网格B1" not in response.content.decode()
+
+
+def test_secretary_cannot_read_the_change_log_or_edit_the_tree(client, world, secretary):
+    client.force_login(secretary)
+    assert client.get(url("changelog")).status_code == 403
+    assert client.get(url("gridnode", "add")).status_code == 403
+
+
+def test_secretary_subtree_filter_offers_only_their_community(client, world, secretary):
+    client.force_login(secretary)
+    response = client.get(url("household"))
+    [spec] = [f for f in response.context["cl"].filter_specs if getattr(f, "parameter_name", "") == "ancestor"]
+    assert [pk for pk, _label in spec.lookup_choices] == [world.a.community.pk]
+    # Asking for the other community's subtree gives nothing, not its rows.
+    response = client.get(url("household"), {"ancestor": world.b.community.pk})
+    assert list(response.context["cl"].result_list) == []
+
+
+# --- phones ----------------------------------------------------------------------------------
+
+
+def test_household_phones_masked_for_the_secretary(client, world, secretary):
+    client.force_login(secretary)
+    html = client.get(url("household")).content.decode()
+    assert MASKED in html
+    assert FULL not in html
+    change = client.get(url("household", "change", world.a.households[0].pk)).content.decode()
+    assert MASKED in change
+    assert FULL not in change
+
+
+def test_household_phones_full_for_street_staff(client, world, staff):
+    assert staff.groups.filter(permissions__codename="view_full_phone").exists()
+    client.force_login(staff)
+    html = client.get(url("household")).content.decode()
+    assert FULL in html
+    assert MASKED not in html
+
+
+def test_user_change_page_masks_the_private_phone_for_the_secretary(client, world, secretary):
+    client.force_login(secretary)
+    response = client.get(url("user", "change", world.a.leader.pk))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "138****5678" in html
+    assert "13800005678" not in html
+
+
+def test_secretary_edits_a_household_without_touching_its_phone(client, world, secretary):
+    h = world.a.households[0]
+    client.force_login(secretary)
+    data = {"grid": h.grid_id, "building": h.building, "unit": h.unit, "room": h.room, "head": "新户主",
+            "members": 4, "tags": [t.pk for t in h.tags.all()]}
+    response = client.post(url("household", "change", h.pk), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    h.refresh_from_db()
+    assert (h.head, h.members, h.phone) == ("新户主", 4, FULL)
+    log = ChangeLog.objects.filter(model="household", object_id=str(h.pk), action="update").get()
+    assert log.actor == secretary
+    assert log.changes["head"][1] == "新户主"
+    assert "phone" not in log.changes
+
+
+@pytest.mark.parametrize("where", ["unit", "microgrid_outside_a_community"])
+def test_household_on_a_node_that_is_not_a_microgrid_is_a_field_error(client, world, staff, where):
+    # Levels may be skipped: a micro-grid can hang straight under the street, outside any community.
+    grid = world.a.unit if where == "unit" else node(world.street, level=Level.MICROGRID, code="ST-G1")
+    client.force_login(staff)
+    before = Household.objects.count()
+    data = {"grid": grid.pk, "head": "错位户", "phone": "", "members": 1, "building": "", "unit": "",
+            "room": ""}
+    response = client.post(url("household", "add"), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors.get("grid")
+    assert Household.objects.count() == before
+
+
+# --- writes to the tree go through the services ----------------------------------------------
+
+
+def test_adding_a_node_goes_through_the_services(client, world, staff):
+    client.force_login(staff)
+    data = {"name": "2栋", "code": "CA-R1-B2", "level": Level.BUILDING, "kind": "",
+            "parent": world.a.compound.pk, "boundary": ""}
+    response = client.post(url("gridnode", "add"), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    created = GridNode.objects.get(code="CA-R1-B2")
+    assert created.parent == world.a.compound
+    assert created.is_child_node()
+    log = ChangeLog.objects.get(model="gridnode", object_id=str(created.pk), action="create")
+    assert log.actor == staff
+    assert_tree_sound()
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        # A community under a micro-grid.
+        ({"name": "坏社区", "code": "BAD-1", "level": Level.COMMUNITY, "kind": "", "parent": "mg1"}, "parent"),
+        # A compound with a micro-grid-only kind.
+        ({"name": "坏小区", "code": "BAD-2", "level": Level.COMPOUND, "kind": Kind.BUSINESS, "parent": "community"},
+         "kind"),
+        # A micro-grid without a kind.
+        ({"name": "坏微网格", "code": "BAD-3", "level": Level.MICROGRID, "kind": "", "parent": "unit"}, "kind"),
+        # A building above its parent's level.
+        ({"name": "坏楼", "code": "BAD-4", "level": Level.BUILDING, "kind": "", "parent": "unit"}, "level"),
+        # A second street root is fine, but a community without a parent is not.
+        ({"name": "孤社区", "code": "BAD-5", "level": Level.COMMUNITY, "kind": "", "parent": ""}, "parent"),
+    ],
+)
+def test_bad_placement_is_a_field_error_and_writes_nothing(client, world, staff, overrides, field):
+    client.force_login(staff)
+    if overrides["parent"]:
+        overrides = {**overrides, "parent": getattr(world.a, overrides["parent"]).pk}
+    nodes, logs = GridNode.objects.count(), ChangeLog.objects.count()
+    response = client.post(url("gridnode", "add"), {"boundary": "", **overrides})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert field in errors, errors
+    assert GridNode.objects.count() == nodes
+    assert ChangeLog.objects.count() == logs
+    assert_tree_sound()
+
+
+def test_moving_a_node_by_changing_its_parent(client, world, staff):
+    client.force_login(staff)
+    building = world.a.building
+    data = node_form(building, parent=world.b.compound.pk)
+    response = client.post(url("gridnode", "change", building.pk), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    building.refresh_from_db()
+    assert building.parent == world.b.compound
+    assert world.a.mg1 in building.get_descendants()
+    # The households below moved with it: their community column follows the tree.
+    for h in world.a.households[:2]:
+        h.refresh_from_db()
+        assert h.community == world.b.community
+    log = ChangeLog.objects.filter(model="gridnode", object_id=str(building.pk), action="update").get()
+    assert log.changes["parent"] == ["CA-R1", "CB-R1"]
+    assert_tree_sound()
+
+
+def test_renaming_and_moving_in_one_save(client, world, staff):
+    client.force_login(staff)
+    mg = world.a.mg2
+    response = client.post(url("gridnode", "change", mg.pk), node_form(mg, name="新名", parent=world.a.unit.pk))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    mg.refresh_from_db()
+    assert (mg.name, mg.parent_id) == ("新名", world.a.unit.pk)
+    assert_tree_sound()
+
+
+def test_moving_a_node_to_a_bad_place_is_refused(client, world, staff):
+    client.force_login(staff)
+    compound = world.a.compound
+    response = client.post(url("gridnode", "change", compound.pk), node_form(compound, parent=world.b.mg1.pk))
+    assert response.status_code == 200
+    assert "parent" in response.context["adminform"].form.errors
+    compound.refresh_from_db()
+    assert compound.parent == world.a.community
+    # The level of an existing node cannot change.
+    response = client.post(url("gridnode", "change", compound.pk), node_form(compound, level=Level.BUILDING))
+    assert response.status_code == 200
+    assert "level" in response.context["adminform"].form.errors
+    compound.refresh_from_db()
+    assert compound.level == Level.COMPOUND
+    assert_tree_sound()
+
+
+def test_deleting_a_node_with_households_is_refused(client, world, staff):
+    client.force_login(staff)
+    compound = world.a.compound
+    nodes, households, logs = GridNode.objects.count(), Household.objects.count(), ChangeLog.objects.count()
+    response = client.post(url("gridnode", "delete", compound.pk), {"post": "yes"})
+    messages = [m.message for m in get_messages(response.wsgi_request)]
+    # Either Django's "protected objects" page or the service's message; in both cases nothing goes.
+    assert response.context is not None and (response.context.get("protected") or messages)
+    assert GridNode.objects.count() == nodes
+    assert Household.objects.count() == households
+    assert ChangeLog.objects.count() == logs
+    assert GridNode.objects.filter(pk=compound.pk).exists()
+    assert_tree_sound()
+
+
+def test_deleting_an_empty_subtree_goes_through_the_services(client, world, staff):
+    compound = node(world.a.community, level=Level.COMPOUND, kind=Kind.SETTLEMENT, code="CA-R9")
+    building = node(compound, code="CA-R9-B1")
+    client.force_login(staff)
+    response = client.post(url("gridnode", "delete", compound.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not GridNode.objects.filter(pk__in=[compound.pk, building.pk]).exists()
+    assert ChangeLog.objects.filter(model="gridnode", object_id=str(compound.pk), action="delete").exists()
+    assert_tree_sound()
+
+
+def test_bulk_delete_is_not_offered(client, world, staff):
+    client.force_login(staff)
+    for model in ("gridnode", "household", "roleassignment"):
+        response = client.get(url(model))
+        actions = response.context["action_form"].fields["action"].choices if response.context.get(
+            "action_form") else []
+        assert "delete_selected" not in [a for a, _label in actions]
+
+
+# --- rosters ---------------------------------------------------------------------------------
+
+
+def roster_form(**kw):
+    data = {"user": "", "node": "", "role": "leader", "post": "A", "organisation": "", "public_phone": "",
+            "start": timezone.localdate().isoformat(), "end": ""}
+    data.update(kw)
+    return data
+
+
+def test_a_second_open_a_post_is_a_field_error(client, world, staff):
+    client.force_login(staff)
+    newcomer = UserFactory(username="newcomer")
+    before = RoleAssignment.objects.count()
+    response = client.post(url("roleassignment", "add"), roster_form(user=newcomer.pk, node=world.a.mg1.pk))
+    assert response.status_code == 200
+    assert "post" in response.context["adminform"].form.errors
+    assert RoleAssignment.objects.count() == before
+
+
+def test_an_a_post_on_a_vacant_microgrid_is_saved_through_the_services(client, world, staff):
+    client.force_login(staff)
+    newcomer = UserFactory(username="newcomer")
+    response = client.post(url("roleassignment", "add"), roster_form(user=newcomer.pk, node=world.a.mg2.pk))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    ra = RoleAssignment.objects.get(user=newcomer)
+    assert (ra.node, ra.role, ra.post) == (world.a.mg2, "leader", "A")
+    assert ChangeLog.objects.filter(model="roleassignment", object_id=str(ra.pk), action="create").exists()
+    client.force_login(staff)
+    assert codes(client.get(url("gridnode"), {"vacant": "1"})) == {"CB-G2"}
+
+
+def test_a_leader_on_a_node_that_is_not_a_microgrid_is_a_field_error(client, world, staff):
+    client.force_login(staff)
+    response = client.post(url("roleassignment", "add"), roster_form(user=UserFactory().pk, node=world.a.unit.pk))
+    assert response.status_code == 200
+    assert "node" in response.context["adminform"].form.errors
