@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -313,7 +314,7 @@ class HouseholdForm(forms.ModelForm):
         grid = self.cleaned_data.get("grid")
         if grid is not None:
             try:
-                services._check_household_grid(grid)
+                services.check_household_grid(grid)
             except ValidationError as e:
                 raise ValidationError(e.message_dict.get("grid", e.messages)) from None
         return grid
@@ -502,8 +503,13 @@ class UserAdmin(PhoneMaskingMixin, BaseUserAdmin):
         qs = super().get_queryset(request)
         if selectors.scope_roots(request.user) is None:
             return qs
-        # Others see the people on the rosters they can see.
-        return qs.filter(pk__in=selectors.visible_roles(request.user).values("user_id"))
+        # Others see the people on the rosters they can see. Those who appoint people also see the
+        # logins on no roster yet: otherwise a user they have just added vanishes ("does not exist")
+        # and cannot be found in the roster form's user search.
+        visible = Q(pk__in=selectors.visible_roles(request.user).values("user_id"))
+        if request.user.has_perm("grid.add_roleassignment"):
+            visible |= ~Q(pk__in=RoleAssignment.objects.values("user_id"))
+        return qs.filter(visible)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -13,6 +13,7 @@ from io import BytesIO
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -184,6 +185,25 @@ def _date(row, key, col, errors):
         return None
 
 
+def _check_field(model, name, value, row, column, errors):
+    """The model field's own validators (length, pattern): the bulk inserts below skip full_clean."""
+    try:
+        model._meta.get_field(name).run_validators(value)
+    except ValidationError as e:
+        errors.extend(RowError(row["_row"], column, m) for m in e.messages)
+
+
+def _service_errors(row, error, label, columns=None):
+    """A service's ValidationError as row errors, each under the column of its field."""
+    items = error.message_dict.items() if hasattr(error, "error_dict") else [("-", error.messages)]
+    out = []
+    for fieldname, messages in items:
+        key = (columns or {}).get(fieldname, fieldname)
+        column = label.get(key, label.get(f"{fieldname}_code", fieldname))
+        out.extend(RowError(row, column, m) for m in messages)
+    return out
+
+
 def _shown_phone(user, value):
     return value if selectors.can_see_phones(user) else mask_phone(value)
 
@@ -230,7 +250,10 @@ def import_tree(file, *, actor):
         n, code, parent_code = row["_row"], _text(row, "code"), _text(row, "parent_code")
         if code in existing:
             errors.append(RowError(n, label["code"], _("Code %s already exists.") % code))
-        level, kind = row.get("level"), row.get("kind") or ""
+        _check_field(GridNode, "code", code, row, label["code"], errors)
+        _check_field(GridNode, "name", _text(row, "name"), row, label["name"], errors)
+        # An empty or unreadable level was reported by read_sheet; it is "" or absent here.
+        level, kind = row.get("level") or None, row.get("kind") or ""
         if level is None:
             continue
         if kind not in kinds_for_level(level):
@@ -245,7 +268,7 @@ def import_tree(file, *, actor):
             errors.append(RowError(n, label["parent_code"], _("Only a street may be without a parent.")))
             continue
         if parent_code in in_file:
-            parent_level = in_file[parent_code].get("level")
+            parent_level = in_file[parent_code].get("level") or None
         elif parent_code in visible:
             parent_level = existing[parent_code]
         else:
@@ -255,8 +278,6 @@ def import_tree(file, *, actor):
             errors.append(RowError(n, label["parent_code"], _("A micro-grid is a leaf: nothing can hang under it.")))
         elif parent_level is not None and level <= parent_level:
             errors.append(RowError(n, label["level"], _("A node must be at a deeper level than its parent.")))
-        if len(code) > 40 or not code.replace("-", "").replace("_", "").isalnum():
-            errors.append(RowError(n, label["code"], _("Use letters, digits, '-' and '_' only.")))
     _fail_if(errors)
     rows = [
         {"code": _text(r, "code"), "name": _text(r, "name"), "level": r["level"], "kind": r.get("kind") or "",
@@ -318,6 +339,8 @@ def import_households(file, *, actor):
             errors.append(RowError(n, label["grid_code"], _("A household belongs to a micro-grid.")))
         phone = _phone(r, "phone", HOUSEHOLDS[5], errors)
         members = r.get("members")
+        if isinstance(members, str) and members.isdigit():
+            members = int(members)
         if not isinstance(members, int) or not 1 <= members <= 99:
             errors.append(RowError(n, label["members"], _("Enter a whole number from 1 to 99.")))
         row_tags = []
@@ -327,13 +350,18 @@ def import_households(file, *, actor):
             else:
                 row_tags.append(tags[name])
         key = (code, _text(r, "building"), _text(r, "unit"), _text(r, "room"), _text(r, "head"))
+        for i, name in enumerate(("building", "unit", "room", "head"), start=1):
+            _check_field(Household, name, key[i], r, label[name], errors)
         if key in existing or key in seen:
             errors.append(RowError(n, label["head"], _("This household is already registered.")))
         seen.add(key)
         rows.append({"grid": grid, "building": key[1], "unit": key[2], "room": key[3], "head": key[4],
                      "phone": phone, "members": members, "tags": row_tags})
     _fail_if(errors)
-    return len(services.households_bulk_create(actor=actor, rows=rows))
+    try:
+        return len(services.households_bulk_create(actor=actor, rows=rows))
+    except ValidationError as e:  # e.g. a micro-grid hung straight under a street, outside any community
+        raise ImportFailed(_service_errors(0, e, label, {"grid": "grid_code"}))
 
 
 # --- organisations ----------------------------------------------------------------------------
@@ -347,8 +375,11 @@ ORGANISATIONS = [
 ]
 
 
-def export_organisations(user):
+def export_organisations(user, root=None):
     qs = selectors.visible_organisations(user).select_related("street").prefetch_related("nodes")
+    if root is not None:  # the admin passes its subtree filter to every register
+        served = Organisation.objects.filter(selectors.subtree_q(root, "nodes")).values("pk")
+        qs = qs.filter(Q(street=root) | Q(pk__in=served))
     rows = (
         {"name": o.name, "kind": o.kind, "phone": o.phone, "street_code": o.street.code,
          "node_codes": ",".join(n.code for n in o.nodes.all())}
@@ -384,11 +415,18 @@ def import_organisations(file, *, actor):
         if key in existing:
             errors.append(RowError(n, label["name"], _("This organisation is already registered.")))
         existing.add(key)
-        planned.append({"name": key[2], "kind": key[1], "phone": phone, "street": street, "nodes": served})
+        planned.append({"_row": n, "name": key[2], "kind": key[1], "phone": phone, "street": street,
+                        "nodes": served})
     _fail_if(errors)
+    # The service's own rules (field lengths, nodes of another street) are reported against their row.
     with transaction.atomic():
         for p in planned:
-            services.organisation_save(actor=actor, **p)
+            n = p.pop("_row")
+            try:
+                services.organisation_save(actor=actor, **p)
+            except ValidationError as e:
+                errors.extend(_service_errors(n, e, label, {"street": "street_code", "nodes": "node_codes"}))
+        _fail_if(errors)
     return len(planned)
 
 
@@ -396,7 +434,7 @@ def import_organisations(file, *, actor):
 
 ROSTER = [
     Column("username", gettext_lazy("username")),
-    Column("name", gettext_lazy("name")),
+    Column("name", gettext_lazy("name"), required=False),
     Column("phone", gettext_lazy("private phone"), required=False),
     Column("node_code", gettext_lazy("node code")),
     Column("role", gettext_lazy("role"), choices=Role),
@@ -430,7 +468,8 @@ def import_roster(file, *, actor):
     errors = list(sheet.errors)
     label = {c.key: str(c.label) for c in ROSTER}
     nodes = {n.code: n for n in selectors.visible_nodes(actor).filter(code__in={_text(r, "node_code") for r in sheet.rows})}
-    orgs = {o.name: o for o in selectors.visible_organisations(actor)}
+    # A name is unique per street and kind; the roster line's node says which street.
+    orgs = {(o.street.tree_id, o.name): o for o in selectors.visible_organisations(actor).select_related("street")}
     planned = []
     for r in sheet.rows:
         n = r["_row"]
@@ -438,8 +477,8 @@ def import_roster(file, *, actor):
         if node is None:
             errors.append(RowError(n, label["node_code"], _("Unknown node code %s.") % _text(r, "node_code")))
         org = None
-        if _text(r, "organisation"):
-            org = orgs.get(_text(r, "organisation"))
+        if _text(r, "organisation") and node is not None:
+            org = orgs.get((node.tree_id, _text(r, "organisation")))
             if org is None:
                 errors.append(RowError(n, label["organisation"], _("Unknown organisation %s.") % _text(r, "organisation")))
         planned.append({
@@ -462,10 +501,7 @@ def import_roster(file, *, actor):
                     start=p["start"], end=p["end"],
                 )
             except ValidationError as e:
-                items = e.message_dict.items() if hasattr(e, "error_dict") else [("-", e.messages)]
-                for fieldname, messages in items:
-                    column = label.get(fieldname, label.get(f"{fieldname}_code", fieldname))
-                    errors.extend(RowError(p["_row"], column, m) for m in messages)
+                errors.extend(_service_errors(p["_row"], e, label))
         _fail_if(errors)
     return len(planned)
 

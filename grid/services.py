@@ -86,6 +86,9 @@ def check_placement(*, level, kind, parent):
         errors["parent"] = _("Only a street may be without a parent.")
     elif parent.level == Level.MICROGRID:
         errors["parent"] = _("A micro-grid is a leaf: nothing can hang under it.")
+    elif parent.level == Level.STREET and level != Level.COMMUNITY:
+        # Everything below the street lives in a community; its registers are kept by community.
+        errors["parent"] = _("Only communities hang directly under a street.")
     elif level in Level.values and level <= parent.level:
         errors["level"] = _("A node must be at a deeper level than its parent.")
     if errors:
@@ -230,7 +233,7 @@ def scope_columns(grid):
     return ancestors[Level.STREET], ancestors.get(Level.COMMUNITY)
 
 
-def _check_household_grid(grid):
+def check_household_grid(grid):
     if grid.level != Level.MICROGRID:
         raise ValidationError({"grid": _("A household belongs to a micro-grid.")})
     street, community = scope_columns(grid)
@@ -242,7 +245,7 @@ def _check_household_grid(grid):
 def household_create(*, actor=None, tags=(), **data):
     with transaction.atomic():
         household = Household(**{k: v for k, v in data.items() if k in HOUSEHOLD_FIELDS})
-        household.street, household.community = _check_household_grid(household.grid)
+        household.street, household.community = check_household_grid(household.grid)
         household.full_clean()
         household.save()
         household.tags.set(tags)
@@ -259,7 +262,7 @@ def household_update(*, actor=None, household, tags=None, **data):
         household = Household.objects.select_for_update().get(pk=household.pk)
         changes = _apply(household, HOUSEHOLD_FIELDS, data)
         if "grid" in changes:
-            household.street, household.community = _check_household_grid(household.grid)
+            household.street, household.community = check_household_grid(household.grid)
         household.full_clean()
         if tags is not None:
             old = sorted(household.tags.values_list("code", flat=True))

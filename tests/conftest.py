@@ -3,8 +3,10 @@ import shutil
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
+from django.utils import translation
 
 from grid.models import Kind, Level, Post, Role
 from tests.factories import HouseholdFactory, OrganisationFactory, RoleFactory, UserFactory, care_tag, node
@@ -40,6 +42,14 @@ def _fast_passwords(settings):
 def _clean_cache():
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # A request leaves its language active in the thread; each test starts from the default.
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

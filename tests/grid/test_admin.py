@@ -3,7 +3,9 @@
 import datetime
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -266,10 +268,9 @@ def test_secretary_edits_a_household_without_touching_its_phone(client, world, s
     assert "phone" not in log.changes
 
 
-@pytest.mark.parametrize("where", ["unit", "microgrid_outside_a_community"])
+@pytest.mark.parametrize("where", ["unit", "compound"])
 def test_household_on_a_node_that_is_not_a_microgrid_is_a_field_error(client, world, staff, where):
-    # Levels may be skipped: a micro-grid can hang straight under the street, outside any community.
-    grid = world.a.unit if where == "unit" else node(world.street, level=Level.MICROGRID, code="ST-G1")
+    grid = getattr(world.a, where)
     client.force_login(staff)
     before = Household.objects.count()
     data = {"grid": grid.pk, "head": "错位户", "phone": "", "members": 1, "building": "", "unit": "",
@@ -377,9 +378,13 @@ def test_deleting_a_node_with_households_is_refused(client, world, staff):
     compound = world.a.compound
     nodes, households, logs = GridNode.objects.count(), Household.objects.count(), ChangeLog.objects.count()
     response = client.post(url("gridnode", "delete", compound.pk), {"post": "yes"})
-    messages = [m.message for m in get_messages(response.wsgi_request)]
-    # Either Django's "protected objects" page or the service's message; in both cases nothing goes.
-    assert response.context is not None and (response.context.get("protected") or messages)
+    # Households protect their micro-grid, so the admin answers with its "cannot delete" page listing
+    # them (the service would refuse too, with a message, if the protection were ever bypassed).
+    assert response.status_code == 200
+    protected = " ".join(str(p) for p in response.context["protected"])
+    for h in world.a.households:
+        assert h.head in protected
+    assert [m.message for m in get_messages(response.wsgi_request)] == []
     assert GridNode.objects.count() == nodes
     assert Household.objects.count() == households
     assert ChangeLog.objects.count() == logs
@@ -395,6 +400,23 @@ def test_deleting_an_empty_subtree_goes_through_the_services(client, world, staf
     assert response.status_code == 302
     assert not GridNode.objects.filter(pk__in=[compound.pk, building.pk]).exists()
     assert ChangeLog.objects.filter(model="gridnode", object_id=str(compound.pk), action="delete").exists()
+    assert_tree_sound()
+
+
+def test_a_refusal_by_the_delete_service_is_an_error_message(client, world, staff, monkeypatch):
+    # E.g. a household added by someone else between the confirmation page and the service's lock.
+    def refuse(**kwargs):
+        raise ValidationError("还有住户")
+
+    monkeypatch.setattr(services, "node_delete", refuse)
+    empty = node(world.a.community, level=Level.COMPOUND, kind=Kind.SETTLEMENT, code="CA-R8")
+    client.force_login(staff)
+    response = client.post(url("gridnode", "delete", empty.pk), {"post": "yes"}, follow=True)
+    assert response.redirect_chain[-1][0] == url("gridnode", "change", empty.pk)
+    assert [m.message for m in response.context["messages"]] == ["还有住户"]
+    assert "还有住户" in response.content.decode()
+    assert GridNode.objects.filter(pk=empty.pk).exists()
+    assert not ChangeLog.objects.filter(model="gridnode", object_id=str(empty.pk), action="delete").exists()
     assert_tree_sound()
 
 
@@ -444,3 +466,61 @@ def test_a_leader_on_a_node_that_is_not_a_microgrid_is_a_field_error(client, wor
     response = client.post(url("roleassignment", "add"), roster_form(user=UserFactory().pk, node=world.a.unit.pk))
     assert response.status_code == 200
     assert "node" in response.context["adminform"].form.errors
+
+
+# --- users and autocompletes -----------------------------------------------------------------
+
+
+def autocomplete(client, model, field, term=""):
+    response = client.get(
+        reverse("admin:autocomplete"), {"app_label": "grid", "model_name": model, "field_name": field, "term": term}
+    )
+    assert response.status_code == 200
+    return {r["text"] for r in response.json()["results"]}
+
+
+def test_secretary_sees_only_the_people_of_their_community(client, world, secretary):
+    UserFactory(username="newcomer")
+    client.force_login(secretary)
+    response = client.get(url("user"))
+    assert {u.username for u in response.context["cl"].result_list} == {"leader_a", "secretary_a"}
+    assert client.get(url("user", "change", world.b.leader.pk)).status_code in (302, 404)
+
+
+def test_street_staff_add_a_login_and_find_it_to_appoint(client, world, staff):
+    client.force_login(staff)
+    password = "Xk8#mq2!zz-long"
+    response = client.post(url("user", "add"), {"username": "fresh", "name": "新人", "password1": password,
+                                                 "password2": password}, follow=True)
+    fresh = get_user_model().objects.get(username="fresh")
+    # The admin lands on the new user's page, not on "this user does not exist".
+    assert response.redirect_chain[-1][0] == url("user", "change", fresh.pk)
+    assert response.context["original"] == fresh
+    assert "新人" in autocomplete(client, "roleassignment", "user", "fresh")
+    # People on another street's rosters stay out of sight.
+    other = node(name="别的街道", code="ST2")
+    other_comm = node(other, code="ST2-C1")
+    services.role_assign(user=UserFactory(username="elsewhere", name="外街书记"), node=other_comm, role="secretary")
+    assert "外街书记" not in autocomplete(client, "roleassignment", "user", "外街")
+    assert not client.get(url("user"), {"q": "elsewhere"}).context["cl"].result_list
+    assert_tree_sound()
+
+
+def test_household_grid_autocomplete_offers_the_secretarys_microgrids_only(client, world, secretary):
+    client.force_login(secretary)
+    assert autocomplete(client, "household", "grid") == {"微网格A1 (CA-G1)", "微网格A2 (CA-G2)"}
+
+
+def test_secretary_cannot_add_a_household_in_another_community(client, world, secretary):
+    client.force_login(secretary)
+    before = Household.objects.count()
+    data = {"grid": world.b.mg1.pk, "head": "越界户", "members": 1, "building": "", "unit": "", "room": ""}
+    response = client.post(url("household", "add"), data)
+    assert response.status_code == 200
+    assert "grid" in response.context["adminform"].form.errors
+    assert Household.objects.count() == before
+    data["grid"] = world.a.mg2.pk
+    response = client.post(url("household", "add"), data)
+    assert response.status_code == 302
+    created = Household.objects.get(head="越界户")
+    assert (created.grid, created.community, created.phone) == (world.a.mg2, world.a.community, "")

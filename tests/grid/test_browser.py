@@ -25,7 +25,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(async_unsafe_ok):
     if not shutil.which(CHROMIUM):
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); CI requires it")
     from playwright.sync_api import sync_playwright

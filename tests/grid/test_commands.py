@@ -3,6 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from grid import selectors
 from grid.checks import tree_faults
@@ -51,7 +52,7 @@ class TestGrantRole:
     ])
     def test_bad_input_changes_nothing(self, world, args, message):
         before = (User.objects.count(), RoleAssignment.objects.count())
-        with pytest.raises(CommandError, match=message):
+        with translation.override("en"), pytest.raises(CommandError, match=message):
             call_command("grant_role", *args, stdout=io.StringIO())
         assert (User.objects.count(), RoleAssignment.objects.count()) == before
 

@@ -37,6 +37,11 @@ class TestPlacement:
         assert field in e.value.message_dict
         assert GridNode.objects.count() == before
 
+    def test_only_communities_hang_under_a_street(self, world):
+        with pytest.raises(ValidationError) as e:
+            services.node_create(name="x", code="BAD4", level=Level.MICROGRID, kind=Kind.SCENIC, parent=world.street)
+        assert "parent" in e.value.message_dict
+
     def test_microgrids_are_leaves(self, world):
         with pytest.raises(ValidationError) as e:
             services.node_create(name="x", code="BAD2", level=Level.MICROGRID, kind=Kind.RESIDENTIAL, parent=world.a.mg1)
