@@ -14,6 +14,7 @@ from mptt.admin import MPTTModelAdmin
 
 from . import excel, selectors, services
 from .models import (
+    APostRoster,
     CareTag,
     ChangeLog,
     GridNode,
@@ -23,6 +24,7 @@ from .models import (
     Role,
     RoleAssignment,
     User,
+    VacantMicrogrid,
     mask_phone,
 )
 from .uploads import check_image
@@ -523,3 +525,71 @@ class UserAdmin(PhoneMaskingMixin, BaseUserAdmin):
     @admin.display(description=_("private phone"))
     def masked_phone(self, user):
         return mask_phone(user.phone)
+
+
+class ReadOnlyViewAdmin(admin.ModelAdmin):
+    """A register that is a view of others: listed and exported here, edited where it lives."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_changelist(self, request, **kwargs):
+        base = super().get_changelist(request, **kwargs)
+        via = self.path_via
+
+        class PathChangeList(base):
+            # The community and compound of every row on the page in one query.
+            def get_results(self, request):
+                super().get_results(request)
+                nodes = [getattr(obj, via) if via else obj for obj in self.result_list]
+                paths = selectors.node_paths(nodes)
+                for obj, node in zip(self.result_list, nodes):
+                    obj.path = paths.get(node.pk, [])
+
+        return PathChangeList
+
+    @admin.display(description=_("community"))
+    def community(self, obj):
+        return next((a.name for a in obj.path if a.level == Level.COMMUNITY), "")
+
+    @admin.display(description=_("compound"))
+    def compound(self, obj):
+        return next((a.name for a in obj.path if a.level == Level.COMPOUND), "")
+
+
+@admin.register(APostRoster)
+class APostRosterAdmin(ReadOnlyViewAdmin):
+    path_via = "node"
+    list_display = ["user_name", "user", "node", "community", "compound", "public_phone", "start"]
+    list_filter = [RoleSubtreeFilter]
+    search_fields = ["user__username", "user__name", "node__name", "node__code"]
+    list_select_related = ["user", "node"]
+    list_per_page = 100
+    change_list_template = "admin/grid/apostroster_change_list.html"
+
+    def get_queryset(self, request):
+        qs = selectors.visible_roles(request.user).filter(role=Role.LEADER, post="A").active()
+        return APostRoster.objects.filter(pk__in=qs.values("pk")).order_by("node__tree_id", "node__lft")
+
+    @admin.display(description=_("name"), ordering="user__name")
+    def user_name(self, ra):
+        return ra.user.name
+
+
+@admin.register(VacantMicrogrid)
+class VacantMicrogridAdmin(ReadOnlyViewAdmin):
+    path_via = None
+    list_display = ["name", "code", "kind", "community", "compound"]
+    list_filter = ["kind", SubtreeFilter]
+    search_fields = ["name", "code"]
+    list_per_page = 100
+
+    def get_queryset(self, request):
+        vacant = selectors.vacant_microgrids(request.user)
+        return VacantMicrogrid.objects.filter(pk__in=vacant.values("pk")).order_by("tree_id", "lft")

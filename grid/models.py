@@ -320,3 +320,21 @@ class ChangeLog(models.Model):
 
     def __str__(self):
         return f"{self.time:%Y-%m-%d %H:%M} {self.model}#{self.object_id} {self.action}"
+
+
+class APostRoster(RoleAssignment):
+    """The A-post roster (微网格A岗人员花名册): the open A posts, one per led micro-grid."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("A-post roster entry")
+        verbose_name_plural = _("A-post roster")
+
+
+class VacantMicrogrid(GridNode):
+    """Micro-grids without an active A-post leader."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("vacant micro-grid")
+        verbose_name_plural = _("vacant micro-grids")

@@ -458,8 +458,10 @@ def _scope_columns_bulk(grids):
 ADMIN_GROUPS = {
     Role.STREET_STAFF: ("grid", None),  # every permission of the grid app, phones included
     Role.SECRETARY: ("grid", {"view_gridnode", "view_household", "change_household", "add_household",
-                              "view_roleassignment", "view_organisation", "view_caretag", "view_user"}),
-    Role.PARTY_BRANCH: ("grid", {"view_gridnode", "view_household", "view_roleassignment", "view_organisation"}),
+                              "view_roleassignment", "view_organisation", "view_caretag", "view_user",
+                              "view_apostroster", "view_vacantmicrogrid"}),
+    Role.PARTY_BRANCH: ("grid", {"view_gridnode", "view_household", "view_roleassignment", "view_organisation",
+                                 "view_apostroster", "view_vacantmicrogrid"}),
 }
 
 

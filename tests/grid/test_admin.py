@@ -63,7 +63,8 @@ def assert_tree_sound():
 
 
 @pytest.mark.parametrize(
-    "model", ["gridnode", "household", "organisation", "roleassignment", "caretag", "changelog", "user"]
+    "model", ["gridnode", "household", "organisation", "roleassignment", "caretag", "changelog", "user",
+              "apostroster", "vacantmicrogrid"]
 )
 def test_superuser_opens_every_changelist(client, world, superuser, model):
     client.force_login(superuser)
@@ -524,3 +525,47 @@ def test_secretary_cannot_add_a_household_in_another_community(client, world, se
     assert response.status_code == 302
     created = Household.objects.get(head="越界户")
     assert (created.grid, created.community, created.phone) == (world.a.mg2, world.a.community, "")
+
+
+# --- the A-post roster and the vacant micro-grids: views of the registers --------------------
+
+
+def test_a_post_roster_is_scoped_with_paths(client, world, secretary):
+    client.force_login(secretary)
+    response = client.get(url("apostroster"))
+    assert response.status_code == 200
+    rows = response.context["cl"].result_list
+    assert [r.user.username for r in rows] == ["leader_a"]
+    html = response.content.decode()
+    assert "社区A" in html and "小区A" in html and "社区B" not in html
+    assert client.get(url("apostroster", "change", world.b.leader_role.pk)).status_code in (302, 403, 404)
+
+
+def test_a_post_roster_leaves_out_b_posts_and_ended_posts(client, world, staff):
+    from tests.factories import RoleFactory
+
+    RoleFactory(user=world.b.leader, node=world.a.mg2, role="leader", post="B")
+    services.role_update(assignment=world.b.leader_role, start=timezone.localdate() - datetime.timedelta(days=9),
+                         end=timezone.localdate() - datetime.timedelta(days=1))
+    client.force_login(staff)
+    rows = client.get(url("apostroster")).context["cl"].result_list
+    assert [r.user.username for r in rows] == ["leader_a"]
+
+
+def test_vacant_microgrids_list(client, world, secretary, django_assert_max_num_queries):
+    client.force_login(secretary)
+    response = client.get(url("vacantmicrogrid"))
+    assert codes(response) == {world.a.mg2.code}
+    for i in range(30):
+        node(world.a.compound, level=Level.MICROGRID, code=f"CA-V{i:02d}")
+    with django_assert_max_num_queries(14):
+        response = client.get(url("vacantmicrogrid"))
+    assert len(codes(response)) == 31
+    assert client.get(url("vacantmicrogrid", "change", world.b.mg2.pk)).status_code in (302, 404)
+
+
+def test_roster_views_cannot_be_edited(client, world, superuser):
+    client.force_login(superuser)
+    assert client.get(url("apostroster", "add")).status_code == 403
+    assert client.post(url("vacantmicrogrid", "delete", world.a.mg2.pk)).status_code == 403
+    assert GridNode.objects.filter(pk=world.a.mg2.pk).exists()
