@@ -200,9 +200,14 @@ def subtree_counts(nodes, on=None):
     return out
 
 
+def my_roles(user, on=None):
+    """A user's own active roster lines: theirs to see whatever their scope (property staff have none)."""
+    return RoleAssignment.objects.active(on).filter(user=user)
+
+
 def my_microgrids(user, on=None):
     """The micro-grids a leader holds a post in, with their ancestors fetched for the path."""
-    ids = RoleAssignment.objects.active(on).filter(user=user, role=Role.LEADER).values("node_id")
+    ids = my_roles(user, on).filter(role=Role.LEADER).values("node_id")
     return GridNode.objects.filter(pk__in=ids).order_by("tree_id", "lft")
 
 

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 
 from . import selectors
-from .models import CareTag, Level, RoleAssignment, mask_phone
+from .models import CareTag, Level, mask_phone
 
 HOUSEHOLDS_PER_PAGE = 50
 
@@ -22,8 +22,7 @@ class LoginView(auth_views.LoginView):
 def home(request):
     """'My grid': the user's roster entries and the micro-grids they lead, with the path above each."""
     user = request.user
-    # A user's own roster lines are theirs to see, whatever their scope (property staff have none).
-    roles = RoleAssignment.objects.filter(user=user).active().select_related("node", "organisation")
+    roles = selectors.my_roles(user).select_related("node", "organisation")
     grids = list(
         selectors.my_microgrids(user).annotate(household_count=Count("households"))
     )
