@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext_lazy
 from mptt.admin import MPTTModelAdmin
 
 from . import excel, selectors, services
@@ -177,7 +178,8 @@ class ExcelMixin:
             except excel.ImportFailed as e:
                 errors = e.errors
             else:
-                self.message_user(request, _("Imported %d rows.") % count, messages.SUCCESS)
+                message = ngettext("Imported %d row.", "Imported %d rows.", count) % count
+                self.message_user(request, message, messages.SUCCESS)
                 return HttpResponseRedirect(reverse(f"admin:grid_{self.model._meta.model_name}_changelist"))
         context = {
             **self.admin_site.each_context(request),
@@ -438,7 +440,7 @@ class RoleAssignmentAdmin(ExcelMixin, ScopedAdmin):
         response["Content-Disposition"] = f'attachment; filename="a-posts-{timezone.localdate():%Y%m%d}.xlsx"'
         return response
 
-    @admin.display(description=_("name"), ordering="user__name")
+    @admin.display(description=pgettext_lazy("person", "name"), ordering="user__name")
     def user_name(self, ra):
         return ra.user.name
 
@@ -577,7 +579,7 @@ class APostRosterAdmin(ReadOnlyViewAdmin):
         qs = selectors.visible_roles(request.user).filter(role=Role.LEADER, post="A").active()
         return APostRoster.objects.filter(pk__in=qs.values("pk")).order_by("node__tree_id", "node__lft")
 
-    @admin.display(description=_("name"), ordering="user__name")
+    @admin.display(description=pgettext_lazy("person", "name"), ordering="user__name")
     def user_name(self, ra):
         return ra.user.name
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from openpyxl import Workbook, load_workbook
 
 from . import selectors, services
@@ -434,7 +434,7 @@ def import_organisations(file, *, actor):
 
 ROSTER = [
     Column("username", gettext_lazy("username")),
-    Column("name", gettext_lazy("name"), required=False),
+    Column("name", pgettext_lazy("person", "name"), required=False),
     Column("phone", gettext_lazy("private phone"), required=False),
     Column("node_code", gettext_lazy("node code")),
     Column("role", gettext_lazy("role"), choices=Role),

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from mptt.models import MPTTModel, TreeForeignKey
 
 PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -33,7 +34,7 @@ def mask_phone(value):
 
 class User(AbstractUser):
     # One field for a Chinese full name; first/last name make no sense for 张三.
-    name = models.CharField(_("name"), max_length=50, blank=True)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=50, blank=True)
     phone = models.CharField(_("private phone"), max_length=20, blank=True, validators=[validate_phone])
 
     class Meta(AbstractUser.Meta):
@@ -259,7 +260,7 @@ class RoleAssignment(models.Model):
     )
     public_phone = models.CharField(
         _("public phone"), max_length=20, blank=True, validators=[validate_phone],
-        help_text=_("Shown on the notice board; the private phone stays on the user."),
+        help_text=_("Shown on the notice board. The private phone is kept on the user's account."),
     )
     start = models.DateField(_("start"), default=timezone.localdate)
     end = models.DateField(_("end"), null=True, blank=True)

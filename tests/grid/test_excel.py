@@ -790,7 +790,7 @@ def test_admin_import_of_a_good_file_redirects_and_writes(world, admin_client):
     h = Household.objects.get(head="王五")
     assert h.grid == world.a.mg2
     followed = admin_client.get(response.url)
-    assert "Imported 1 rows." in followed.content.decode()
+    assert "Imported 1 row." in followed.content.decode()
 
 
 def test_admin_tree_import_writes_a_sound_tree(world, admin_client):
