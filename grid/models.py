@@ -22,6 +22,19 @@ def validate_phone(value):
         )
 
 
+GEOJSON_TYPES = {"Polygon", "MultiPolygon", "Feature", "FeatureCollection"}
+
+
+def validate_geojson(value):
+    """A boundary is a GeoJSON polygon (or a feature holding one), as drawn by any GIS tool."""
+    if value in (None, ""):
+        return
+    if not isinstance(value, dict) or value.get("type") not in GEOJSON_TYPES:
+        raise ValidationError(_("Enter a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection."), code="geojson")
+    if value["type"] in ("Polygon", "MultiPolygon") and not isinstance(value.get("coordinates"), list):
+        raise ValidationError(_("A GeoJSON polygon needs a list of coordinates."), code="geojson")
+
+
 def mask_phone(value):
     """138****5678: the first three and last four digits, for everyone without the right to see more."""
     if not value:
@@ -103,7 +116,7 @@ class GridNode(MPTTModel):
         "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
     floor_plan = models.ImageField(_("floor plan"), upload_to="floor_plans/", blank=True)
-    boundary = models.JSONField(_("boundary (GeoJSON)"), null=True, blank=True)
+    boundary = models.JSONField(_("boundary (GeoJSON)"), null=True, blank=True, validators=[validate_geojson])
 
     class MPTTMeta:
         level_attr = "depth"

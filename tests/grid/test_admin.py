@@ -299,6 +299,25 @@ def test_adding_a_node_goes_through_the_services(client, world, staff):
     assert_tree_sound()
 
 
+def test_floor_plan_upload_is_checked(client, world, staff, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.grid.test_uploads import image_file
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(staff)
+    n = world.a.compound
+    bad = client.post(url("gridnode", "change", n.pk),
+                      {**node_form(n), "floor_plan": SimpleUploadedFile("plan.png", b"not an image")})
+    assert bad.status_code == 200
+    assert bad.context["adminform"].form.errors.get("floor_plan")
+    assert not GridNode.objects.get(pk=n.pk).floor_plan
+    good = client.post(url("gridnode", "change", n.pk), {**node_form(n), "floor_plan": image_file()})
+    assert good.status_code == 302
+    assert GridNode.objects.get(pk=n.pk).floor_plan.name.startswith("floor_plans/")
+    assert_tree_sound()
+
+
 @pytest.mark.parametrize(
     "overrides, field",
     [
