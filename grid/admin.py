@@ -92,6 +92,19 @@ class ActiveRoleFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReadOnlyMixin:
+    """For append-only logs and for registers that are views of others."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ScopedAdmin(admin.ModelAdmin):
     """Changelists, change pages and choice lists restricted by the scope helper."""
 
@@ -467,7 +480,7 @@ class CareTagAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChangeLog)
-class ChangeLogAdmin(admin.ModelAdmin):
+class ChangeLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: the log is append-only."""
 
     list_display = ["time", "actor", "model", "object_id", "action", "changes"]
@@ -476,19 +489,13 @@ class ChangeLogAdmin(admin.ModelAdmin):
     list_select_related = ["actor"]
 
     def has_view_permission(self, request, obj=None):
-        # The log spans the whole street: only street-level staff and administrators read it.
+        # The log spans a whole street: only street-level staff and administrators read it.
         roots = selectors.scope_roots(request.user)
         street_level = roots is None or any(r.level == Level.STREET for r in roots)
         return street_level and super().has_view_permission(request, obj)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def get_queryset(self, request):
+        return selectors.visible_changelog(request.user).select_related("actor")
 
 
 @admin.register(User)
@@ -529,17 +536,8 @@ class UserAdmin(PhoneMaskingMixin, BaseUserAdmin):
         return mask_phone(user.phone)
 
 
-class ReadOnlyViewAdmin(admin.ModelAdmin):
+class ReadOnlyViewAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """A register that is a view of others: listed and exported here, edited where it lives."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_changelist(self, request, **kwargs):
         base = super().get_changelist(request, **kwargs)

@@ -93,6 +93,7 @@ class Sheet:
 
     rows: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    label: dict = field(default_factory=dict)  # column key → header in the user's language
 
 
 def read_sheet(file, columns):
@@ -110,7 +111,7 @@ def read_sheet(file, columns):
         if idx is None and col.required:
             raise ImportFailed([RowError(1, str(col.label), _("This column is missing from the header row."))])
         positions[col.key] = idx
-    sheet = Sheet()
+    sheet = Sheet(label={c.key: str(c.label) for c in columns})
     for number, values in enumerate(rows, start=2):
         if number > MAX_ROWS + 1:
             raise ImportFailed([RowError(number, "-", _("Too many rows; split the file."))])
@@ -233,8 +234,7 @@ def export_tree(user, root=None):
 
 def import_tree(file, *, actor):
     sheet = read_sheet(file, TREE)
-    errors = list(sheet.errors)
-    label = {c.key: str(c.label) for c in TREE}
+    errors, label = sheet.errors, sheet.label
     in_file = {}
     for row in sheet.rows:
         code = _text(row, "code")
@@ -319,8 +319,7 @@ def export_households(user, root=None):
 
 def import_households(file, *, actor):
     sheet = read_sheet(file, HOUSEHOLDS)
-    errors = list(sheet.errors)
-    label = {c.key: str(c.label) for c in HOUSEHOLDS}
+    errors, label = sheet.errors, sheet.label
     codes = {_text(r, "grid_code") for r in sheet.rows}
     grids = {g.code: g for g in selectors.visible_nodes(actor).filter(code__in=codes)}
     tags = {}
@@ -390,8 +389,7 @@ def export_organisations(user, root=None):
 
 def import_organisations(file, *, actor):
     sheet = read_sheet(file, ORGANISATIONS)
-    errors = list(sheet.errors)
-    label = {c.key: str(c.label) for c in ORGANISATIONS}
+    errors, label = sheet.errors, sheet.label
     codes = set()
     for r in sheet.rows:
         codes.add(_text(r, "street_code"))
@@ -465,8 +463,7 @@ def export_roster(user, *, a_posts_only=False, root=None):
 
 def import_roster(file, *, actor):
     sheet = read_sheet(file, ROSTER)
-    errors = list(sheet.errors)
-    label = {c.key: str(c.label) for c in ROSTER}
+    errors, label = sheet.errors, sheet.label
     nodes = {n.code: n for n in selectors.visible_nodes(actor).filter(code__in={_text(r, "node_code") for r in sheet.rows})}
     # A name is unique per street and kind; the roster line's node says which street.
     orgs = {(o.street.tree_id, o.name): o for o in selectors.visible_organisations(actor).select_related("street")}

@@ -321,6 +321,10 @@ class ChangeLog(models.Model):
 
     time = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(User, verbose_name=_("actor"), null=True, on_delete=models.SET_NULL, related_name="+")
+    # The street the line belongs to, for scoping; empty for a write spanning streets.
+    street = models.ForeignKey(
+        GridNode, verbose_name=_("street"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     model = models.CharField(_("register"), max_length=50)
     object_id = models.CharField(_("object"), max_length=40)
     action = models.CharField(_("action"), max_length=10, choices=Action.choices)

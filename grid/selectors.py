@@ -8,6 +8,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 
 from .models import (
     COMPOUND_KINDS,
+    ChangeLog,
     MICROGRID_KINDS,
     GridNode,
     Household,
@@ -114,6 +115,15 @@ def visible_organisations(user):
         return qs
     streets = [r.node_id for r in roots if r.level == Level.STREET]
     return qs.filter(Q(street_id__in=streets) | Q(pk__in=restrict(qs, user, via="nodes").values("pk")))
+
+
+def visible_changelog(user):
+    """Log lines of the streets where the user works at street level; lines without a street
+    (writes spanning streets, purged streets) are for administrators only."""
+    roots = scope_roots(user)
+    if roots is None:
+        return ChangeLog.objects.all()
+    return ChangeLog.objects.filter(street_id__in=[r.node_id for r in roots if r.level == Level.STREET])
 
 
 def can_see_phones(user):

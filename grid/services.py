@@ -37,11 +37,25 @@ def tree_lock():
         yield
 
 
-def _log(*, actor, obj, action, changes=None):
+def _street_of_tree(tree_id):
+    return GridNode.objects.filter(tree_id=tree_id, parent__isnull=True).values_list("pk", flat=True).first()
+
+
+def _street_id(obj):
+    """The street a logged row belongs to, so the log can be scoped like everything else."""
+    if getattr(obj, "street_id", None):
+        return obj.street_id
+    node = obj if isinstance(obj, GridNode) else getattr(obj, "node", None)
+    return _street_of_tree(node.tree_id) if node is not None else None
+
+
+def _log(*, actor, action, changes=None, obj=None, model=None, street_id=None):
+    """One append-only log line: for `obj`, or for a bulk write to `model` (object "*")."""
     ChangeLog.objects.create(
         actor=actor if actor and actor.pk else None,
-        model=obj._meta.model_name,
-        object_id=str(obj.pk),
+        street_id=street_id if obj is None else _street_id(obj),
+        model=model or obj._meta.model_name,
+        object_id=str(obj.pk) if obj is not None else "*",
         action=action,
         changes=changes or {},
     )
@@ -215,10 +229,9 @@ def tree_build(*, actor=None, rows):
             pending = [r for r in pending if id(r) not in done]
         for tree_id in sorted(touched):
             GridNode._tree_manager.partial_rebuild(tree_id)
-        ChangeLog.objects.create(
-            actor=actor if actor and actor.pk else None, model="gridnode", object_id="*",
-            action=ChangeLog.Action.IMPORT, changes={"created": len(rows)},
-        )
+        street_id = _street_of_tree(next(iter(touched))) if len(touched) == 1 else None
+        _log(actor=actor, model="gridnode", street_id=street_id, action=ChangeLog.Action.IMPORT,
+             changes={"created": len(rows)})
         return len(rows)
 
 
@@ -421,10 +434,9 @@ def households_bulk_create(*, actor=None, rows, batch_size=2000):
             through(household_id=h.pk, caretag_id=t.pk) for h, r in zip(objs, rows) for t in r.get("tags", ())
         ]
         through.objects.bulk_create(links, batch_size=batch_size)
-        ChangeLog.objects.create(
-            actor=actor if actor and actor.pk else None, model="household", object_id="*",
-            action=ChangeLog.Action.IMPORT, changes={"created": len(objs)},
-        )
+        streets = {o.street_id for o in objs}
+        _log(actor=actor, model="household", street_id=streets.pop() if len(streets) == 1 else None,
+             action=ChangeLog.Action.IMPORT, changes={"created": len(objs)})
         return objs
 
 
@@ -493,10 +505,9 @@ def roles_bulk_assign(*, actor=None, assignments):
             ra.post = ra.post or ""
             check_role(ra, against_db=False)
         created = RoleAssignment.objects.bulk_create(assignments, batch_size=2000)
-        ChangeLog.objects.create(
-            actor=actor if actor and actor.pk else None, model="roleassignment", object_id="*",
-            action=ChangeLog.Action.IMPORT, changes={"created": len(created)},
-        )
+        trees = {ra.node.tree_id for ra in created}
+        _log(actor=actor, model="roleassignment", street_id=_street_of_tree(trees.pop()) if len(trees) == 1 else None,
+             action=ChangeLog.Action.IMPORT, changes={"created": len(created)})
         return created
 
 
@@ -511,7 +522,6 @@ def street_purge(*, actor=None, street):
         Organisation.objects.filter(street=street).delete()
         # Children first: the nodes protect each other through `parent`.
         subtree.order_by("-depth").delete()
-        ChangeLog.objects.create(
-            actor=actor if actor and actor.pk else None, model="gridnode", object_id=str(street.pk),
-            action=ChangeLog.Action.DELETE, changes={"street": street.code, "purged": True},
-        )
+        # Logged without a street: the street is gone, so only administrators read this line.
+        _log(actor=actor, model="gridnode", action=ChangeLog.Action.DELETE,
+             changes={"street": street.code, "purged": True})

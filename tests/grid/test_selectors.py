@@ -112,3 +112,19 @@ def test_vacant_microgrids_scoped(world):
     vacant = selectors.vacant_microgrids(world.a.secretary)
     assert list(vacant.values_list("code", flat=True)) == [world.a.mg2.code]
     assert RoleAssignment.objects.filter(role=Role.LEADER, post=Post.A).count() == 2
+
+
+def test_change_log_is_scoped_by_street(world):
+    from grid.models import ChangeLog
+
+    other = services.node_create(name="别的街道", code="S2", level=Level.STREET)
+    other_staff = RoleFactory(node=other, role=Role.STREET_STAFF).user
+    services.household_update(household=world.a.households[0], head="改名")
+    services.node_update(node=world.b.mg1, name="改名网格")
+    mine = selectors.visible_changelog(world.staff)
+    assert mine.filter(model="household", action="update").count() == 1
+    assert mine.filter(model="gridnode", action="update").count() == 1
+    assert not selectors.visible_changelog(other_staff).filter(street=world.street).exists()
+    assert selectors.visible_changelog(other_staff).filter(street=other).exists()  # its own creation
+    assert not selectors.visible_changelog(world.a.secretary).exists()  # not street level
+    assert ChangeLog.objects.filter(street__isnull=True).count() == 0
