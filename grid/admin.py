@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -92,6 +92,13 @@ class ActiveRoleFilter(admin.SimpleListFilter):
         return queryset
 
 
+class NotFoundMixin:
+    """An object outside the user's scope answers 404, as everywhere else, not a redirect."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404
+
+
 class ReadOnlyMixin:
     """For append-only logs and for registers that are views of others."""
 
@@ -105,7 +112,7 @@ class ReadOnlyMixin:
         return False
 
 
-class ScopedAdmin(admin.ModelAdmin):
+class ScopedAdmin(NotFoundMixin, admin.ModelAdmin):
     """Changelists, change pages and choice lists restricted by the scope helper."""
 
     scope_via = None
@@ -480,7 +487,7 @@ class CareTagAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChangeLog)
-class ChangeLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ChangeLogAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: the log is append-only."""
 
     list_display = ["time", "actor", "model", "object_id", "action", "changes"]
@@ -499,7 +506,7 @@ class ChangeLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(PhoneMaskingMixin, BaseUserAdmin):
+class UserAdmin(NotFoundMixin, PhoneMaskingMixin, BaseUserAdmin):
     list_display = ["username", "name", "is_staff", "is_active", "last_login"]
     search_fields = ["username", "name"]
     fieldsets = (
@@ -536,7 +543,7 @@ class UserAdmin(PhoneMaskingMixin, BaseUserAdmin):
         return mask_phone(user.phone)
 
 
-class ReadOnlyViewAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReadOnlyViewAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
     """A register that is a view of others: listed and exported here, edited where it lives."""
 
     def get_changelist(self, request, **kwargs):

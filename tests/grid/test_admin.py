@@ -194,17 +194,15 @@ def test_secretary_gets_no_data_of_another_community(client, world, secretary):
     client.force_login(secretary)
     other = world.b.households[0]
     response = client.get(url("household", "change", other.pk))
-    assert response.status_code in (302, 404)
+    assert response.status_code == 404
     assert other.head not in response.content.decode()
-    if response.status_code == 302:
-        assert response["Location"] == reverse("admin:index")
     # Writing to it is refused the same way and changes nothing.
     response = client.post(url("household", "change", other.pk), {"head": "改掉", "members": 1})
-    assert response.status_code in (302, 404)
+    assert response.status_code == 404
     other.refresh_from_db()
     assert other.head != "改掉"
     response = client.get(url("gridnode", "change", world.b.mg1.pk))
-    assert response.status_code in (302, 404)
+    assert response.status_code == 404
     assert "微网格B1" not in response.content.decode()
 
 
@@ -504,7 +502,7 @@ def test_secretary_sees_only_the_people_of_their_community(client, world, secret
     client.force_login(secretary)
     response = client.get(url("user"))
     assert {u.username for u in response.context["cl"].result_list} == {"leader_a", "secretary_a"}
-    assert client.get(url("user", "change", world.b.leader.pk)).status_code in (302, 404)
+    assert client.get(url("user", "change", world.b.leader.pk)).status_code == 404
 
 
 def test_street_staff_add_a_login_and_find_it_to_appoint(client, world, staff):
@@ -557,7 +555,7 @@ def test_a_post_roster_is_scoped_with_paths(client, world, secretary):
     assert [r.user.username for r in rows] == ["leader_a"]
     html = response.content.decode()
     assert "社区A" in html and "小区A" in html and "社区B" not in html
-    assert client.get(url("apostroster", "change", world.b.leader_role.pk)).status_code in (302, 403, 404)
+    assert client.get(url("apostroster", "change", world.b.leader_role.pk)).status_code == 404
 
 
 def test_a_post_roster_leaves_out_b_posts_and_ended_posts(client, world, staff):
@@ -580,7 +578,7 @@ def test_vacant_microgrids_list(client, world, secretary, django_assert_max_num_
     with django_assert_max_num_queries(14):
         response = client.get(url("vacantmicrogrid"))
     assert len(codes(response)) == 31
-    assert client.get(url("vacantmicrogrid", "change", world.b.mg2.pk)).status_code in (302, 404)
+    assert client.get(url("vacantmicrogrid", "change", world.b.mg2.pk)).status_code == 404
 
 
 def test_roster_views_cannot_be_edited(client, world, superuser):
