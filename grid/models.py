@@ -120,7 +120,8 @@ class GridNode(MPTTModel):
 
     class MPTTMeta:
         level_attr = "depth"
-        order_insertion_by = ["code"]
+        # Siblings in reading order: compounds before the micro-grids hung straight on a community.
+        order_insertion_by = ["level", "code"]
 
     class Meta:
         verbose_name = _("grid node")
