@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "mptt",
     "grid",
+    "issues",
 ]
 
 MIDDLEWARE = [
@@ -132,7 +134,23 @@ CELERY_TASK_ALWAYS_EAGER = not PRODUCTION and not os.environ.get("CELERY_WORKER"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
-CELERY_BEAT_SCHEDULE = {}
+# One beat process only. Static crontab schedule in Asia/Shanghai; every job is also a command.
+CELERY_BEAT_SCHEDULE = {
+    "mark-overdue": {"task": "issues.tasks.mark_overdue", "schedule": crontab(minute="*/15")},
+    "flush-outbox": {"task": "issues.tasks.flush_outbox", "schedule": crontab(minute="*")},
+}
+
+# The problem ledger.
+WORKING_HOURS = ((9, 0), (17, 30))  # a working day's hours, Asia/Shanghai
+RED_CARD_FACTOR = float(os.environ.get("RED_CARD_FACTOR", "0.5"))  # red when overdue by this share of the deadline
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")  # printed into QR codes; the request's host if empty
+RESIDENT_REPORTS_PER_IP_PER_HOUR = int(os.environ.get("RESIDENT_REPORTS_PER_IP_PER_HOUR", "5"))
+RESIDENT_REPORTS_PER_NODE_PER_HOUR = int(os.environ.get("RESIDENT_REPORTS_PER_NODE_PER_HOUR", "30"))
+NOTIFY_CHANNEL = os.environ.get("NOTIFY_CHANNEL", "console")  # console | email | sms, for users
+SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_KEY = os.environ.get("SMS_GATEWAY_KEY", "")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@weiwang.local")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

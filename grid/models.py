@@ -169,6 +169,8 @@ class CareTag(models.Model):
 
 
 class Household(models.Model):
+    scope_columns = True  # street/community follow `grid`; see grid.services.scoped_row_models
+
     grid = models.ForeignKey(
         GridNode, verbose_name=_("micro-grid"), on_delete=models.PROTECT, related_name="households"
     )

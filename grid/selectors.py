@@ -76,20 +76,27 @@ def _root_q(root, model, via):
     return Q(**{f"{p}tree_id": root.tree_id, f"{p}lft__gte": root.lft, f"{p}rght__lte": root.rght})
 
 
+def scope_q(model, user, via=None):
+    """The filter behind `restrict`: None means no limit (superuser); a user without scope gets a
+    filter that matches nothing."""
+    roots = scope_roots(user)
+    if roots is None:
+        return None
+    q = Q(pk__in=[])
+    for root in roots:
+        q |= _root_q(root, model, via)
+    return q
+
+
 def restrict(queryset, user, via=None):
     """Limit `queryset` to what `user` may see.
 
     `via` is the path from the queryset's model to its GridNode (None for GridNode itself,
     "grid" for households, "node" for roles, "nodes" for a many-to-many such as organisations)."""
-    roots = scope_roots(user)
-    if roots is None:
-        return queryset
-    if not roots:
-        return queryset.none()
     model = queryset.model
-    q = Q()
-    for root in roots:
-        q |= _root_q(root, model, via)
+    q = scope_q(model, user, via)
+    if q is None:
+        return queryset
     field = model._meta.get_field(via) if via else None
     if field is not None and field.many_to_many:
         return queryset.filter(pk__in=model._base_manager.filter(q).values("pk"))

@@ -160,18 +160,27 @@ def node_move(*, actor=None, node, parent):
         return node
 
 
+def scoped_row_models():
+    """Models whose rows hang on the tree in volume and carry street/community columns next to
+    their `grid` (households here; issues, work logs… in the apps above, which set `scope_columns`)."""
+    from django.apps import apps
+
+    return [m for m in apps.get_models() if getattr(m, "scope_columns", False)]
+
+
 def _rewrite_scope_columns(node):
-    """After a move: households under `node` get the street and community of their new place."""
+    """After a move: rows under `node` get the street and community of their new place."""
     ancestors = {a.level: a for a in node.get_ancestors(include_self=True)}
     street = ancestors[Level.STREET]
     community = ancestors.get(Level.COMMUNITY)
     subtree = node.get_descendants(include_self=True)
-    if community is not None:
-        Household.objects.filter(grid__in=subtree).update(street=street, community=community)
-        return
-    # The node is (or contains) communities: each community's subtree keeps its own id.
-    for comm in subtree.filter(level=Level.COMMUNITY):
-        Household.objects.filter(grid__in=comm.get_descendants()).update(street=street, community=comm)
+    for model in scoped_row_models():
+        if community is not None:
+            model.objects.filter(grid__in=subtree).update(street=street, community=community)
+            continue
+        # The node is (or contains) communities: each community's subtree keeps its own id.
+        for comm in subtree.filter(level=Level.COMMUNITY):
+            model.objects.filter(grid__in=comm.get_descendants(include_self=True)).update(street=street, community=comm)
 
 
 def node_delete(*, actor=None, node):

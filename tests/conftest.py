@@ -88,3 +88,22 @@ def world(db):
     for n in [street] + [getattr(getattr(w, k), a) for k in "ab" for a in ("community", "compound", "building", "unit", "mg1", "mg2")]:
         n.refresh_from_db()
     return w
+
+
+@pytest.fixture
+def ledger(world):
+    """`world` plus the people of the ledger: a property-company worker of `world.property`, a party
+    branch member of community A, and issues in a few states on community A's first micro-grid."""
+    from tests.factories import act, category, issue
+
+    w = world
+    w.worker = RoleFactory(node=w.a.community, role=Role.PROPERTY_STAFF, organisation=w.property,
+                           user=UserFactory(username="worker")).user
+    w.branch = RoleFactory(node=w.a.community, role=Role.PARTY_BRANCH, user=UserFactory(username="branch")).user
+    w.category = category()
+    w.reported = issue(w.a.mg1, reporter_name="王阿姨", reporter_phone="13912340000")
+    w.recorded = act(issue(w.a.mg1, w.a.leader), "record", w.a.leader)
+    w.handling = act(act(issue(w.a.mg1, w.a.leader), "record", w.a.leader), "assign", w.a.secretary,
+                     handler_org=w.property.pk)
+    w.other = act(issue(w.b.mg1, w.b.leader), "record", w.b.leader)  # community B's
+    return w

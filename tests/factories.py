@@ -94,3 +94,31 @@ class RoleFactory(factory.django.DjangoModelFactory):
 def care_tag(code):
     # get_or_create: transactional tests flush the tags the data migration wrote.
     return CareTag.objects.get_or_create(code=code, defaults={"name": code})[0]
+
+
+# --- the ledger -------------------------------------------------------------------------------
+
+
+def category(code="property_repair", **defaults):
+    from issues.models import Category
+
+    # get_or_create: transactional tests flush the categories the data migration wrote.
+    defaults = {"name": code, "group": "property", "deadline": 5, "deadline_unit": "days",
+                "handler_kind": "property", **defaults}
+    return Category.objects.get_or_create(code=code, defaults=defaults)[0]
+
+
+def issue(grid, actor=None, **kw):
+    """A reported issue on `grid` (a resident's report when `actor` is None)."""
+    from issues import services as issue_services
+
+    kw.setdefault("category", category())
+    kw.setdefault("description", "单元门禁损坏，无法关闭")
+    kw.setdefault("source", "resident" if actor is None else "visit")
+    return issue_services.issue_report(actor=actor, grid=grid, **kw)
+
+
+def act(issue_obj, action, actor, **data):
+    from issues import services as issue_services
+
+    return issue_services.issue_transition(issue_id=issue_obj.pk, action=action, actor=actor, **data)[0]

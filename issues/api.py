@@ -1,0 +1,5 @@
+"""REST endpoints of the ledger."""
+
+
+def register(router):
+    pass

@@ -1,0 +1,412 @@
+"""Every write to the ledger. `issue_transition` is the only way an issue's state changes."""
+
+import datetime
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from grid import selectors as grid_selectors
+from grid.models import Level, Organisation, Role, RoleAssignment
+from grid.services import scope_columns
+from grid.uploads import check_image
+
+from . import calendar, notifications, signals, workflow
+from .models import (
+    OPEN_STATES,
+    Category,
+    Issue,
+    IssueCounter,
+    IssueEvent,
+    IssuePhoto,
+    Source,
+    State,
+    Supervision,
+)
+
+MAX_PHOTOS = 6
+TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud over the phone
+FEEDBACK_CHANNELS = ("visit", "phone", "sms", "notice")
+SATISFACTION = ("satisfied", "basically", "dissatisfied")
+
+
+class IssueConflict(Exception):
+    """Someone else changed the issue since the caller read it."""
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+def _next_number(street, when):
+    month = timezone.localtime(when).strftime("%Y%m")
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                counter, _created = IssueCounter.objects.select_for_update().get_or_create(street=street, month=month)
+                IssueCounter.objects.filter(pk=counter.pk).update(last=F("last") + 1)
+                counter.refresh_from_db(fields=["last"])
+                return f"{street.code}-{month}-{counter.last:05d}"
+        except IntegrityError:  # two first reports of a month raced to create the counter
+            continue
+    raise IssueConflict("could not number the issue")
+
+
+def _tracking_code():
+    return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(10))
+
+
+def _check_photos(photos):
+    photos = list(photos or ())
+    if len(photos) > MAX_PHOTOS:
+        raise ValidationError({"photos": _("At most %d photos.") % MAX_PHOTOS})
+    for photo in photos:
+        try:
+            check_image(photo)
+        except ValidationError as e:
+            raise ValidationError({"photos": e.messages})
+    return photos
+
+
+def _save_photos(issue, event, photos):
+    for photo in photos:
+        IssuePhoto.objects.create(issue=issue, event=event, image=photo)
+
+
+def issue_report(*, actor=None, grid, category, description, source, title="", location="",
+                 reporter_name="", reporter_phone="", priority="normal", photos=()):
+    """Put a new problem in the ledger, state `reported`. `actor` None means a resident (public page)."""
+    errors = {}
+    if actor is not None and not grid_selectors.visible_nodes(actor).filter(pk=grid.pk).exists():
+        raise PermissionDenied(_("This place is outside your grid."))
+    if actor is None and source != Source.RESIDENT:
+        errors["source"] = _("Only residents report without an account.")
+    if not category.active:
+        errors["category"] = _("This category is no longer in use.")
+    if not description.strip():
+        errors["description"] = _("Describe the problem.")
+    if errors:
+        raise ValidationError(errors)
+    photos = _check_photos(photos)
+    title = (title or "").strip() or f"{category.name}：{description.strip()[:40]}"
+    street, community = scope_columns(grid)
+    with transaction.atomic():
+        now = timezone.now()
+        issue = Issue(
+            number=_next_number(street, now), tracking_code=_tracking_code(), title=title[:100],
+            description=description.strip(), category=category, grid=grid, street=street, community=community,
+            location=location, source=source, priority=priority, reporter=actor,
+            reporter_name=reporter_name.strip(), reporter_phone=reporter_phone.strip(),
+            reported_at=now, updated_at=now,
+        )
+        issue.full_clean(exclude=["number", "tracking_code", "street", "community"])
+        issue.save()
+        event = IssueEvent.objects.create(
+            issue=issue, action="report", from_state="", to_state=State.REPORTED, actor=actor, created_at=now,
+            data={"source": source},
+        )
+        _save_photos(issue, event, photos)
+        _after_commit(issue, event)
+        return issue
+
+
+# --- the workflow -----------------------------------------------------------------------------
+
+
+def actor_roles(actor, issue):
+    """The roles `actor` holds on the issue's node or any ancestor, plus HANDLER when it is theirs."""
+    if actor is None:
+        return {workflow.SYSTEM}
+    roles = set()
+    if actor.is_superuser:
+        roles.update(Role.values)
+    else:
+        g = issue.grid
+        roles.update(
+            RoleAssignment.objects.active()
+            .filter(user=actor, node__tree_id=g.tree_id, node__lft__lte=g.lft, node__rght__gte=g.rght)
+            .values_list("role", flat=True)
+        )
+    if is_handler(actor, issue):
+        roles.add(workflow.HANDLER)
+    return roles
+
+
+def is_handler(user, issue):
+    if user is None:
+        return False
+    if issue.handler_user_id and issue.handler_user_id == user.pk:
+        return True
+    return bool(issue.handler_org_id) and RoleAssignment.objects.active().filter(
+        user=user, role=Role.PROPERTY_STAFF, organisation_id=issue.handler_org_id
+    ).exists()
+
+
+def allowed_actions(actor, issue):
+    """The actions `actor` may take on `issue` now (for buttons and the API)."""
+    roles = actor_roles(actor, issue)
+    return [
+        a for a in workflow.actions_from(issue.state)
+        if a in workflow.USER_ACTIONS and roles & set(workflow.rule_for(issue.state, a).roles)
+    ]
+
+
+def _text(data, name, errors, required, max_length=2000):
+    value = data.get(name)
+    value = "" if value is None else str(value).strip()
+    if required and not value:
+        errors[name] = _("This field is required.")
+    elif len(value) > max_length:
+        errors[name] = _("At most %d characters.") % max_length
+    return value
+
+
+def _when(data, name, errors):
+    value = data.get(name)
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None:
+            try:
+                parsed = datetime.datetime.combine(datetime.date.fromisoformat(value), datetime.time(17, 30))
+            except ValueError:
+                errors[name] = _("Enter a date and time such as 2026-12-01 17:30.")
+                return None
+        value = parsed
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        value = datetime.datetime.combine(value, datetime.time(17, 30))
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+def _flag(data, name):
+    value = data.get(name, False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _validate(issue, action, rule, actor, data):
+    """The action's own fields, checked and converted: {field: value} for the event and the issue."""
+    errors, clean = {}, {}
+    needed = set(rule.required)
+    for name in ("note", "plan", "announcement", "text", "reason"):
+        if name in needed or name in rule.optional:
+            clean[name] = _text(data, name, errors, name in needed)
+    if action == "assign":
+        org_id, username = data.get("handler_org"), (data.get("handler_user") or "").strip()
+        if org_id in (None, "") and not username:
+            errors["handler_org"] = _("Name a handling organisation, a handling person, or both.")
+        if org_id not in (None, ""):
+            org = Organisation.objects.filter(pk=org_id, street_id=issue.street_id).first() if str(org_id).isdigit() else None
+            if org is None:
+                errors["handler_org"] = _("Unknown organisation in this street.")
+            clean["handler_org"] = org
+        if username:
+            user = get_user_model().objects.filter(username=username, is_active=True).first()
+            in_street = user is not None and RoleAssignment.objects.active().filter(
+                user=user, node__tree_id=issue.grid.tree_id).exists()
+            if not in_street:
+                errors["handler_user"] = _("No active person with that username works in this street.")
+            clean["handler_user"] = user
+        due = _when(data, "due", errors)
+        if due is not None and due <= timezone.now():
+            errors["due"] = _("The due time must be in the future.")
+        clean["due"] = due
+    elif action in ("verify", "reject"):
+        if actor is not None and (is_handler(actor, issue) or _last_event(issue, "submit_done", "actor_id") == actor.pk):
+            errors["actor"] = _("The handler cannot verify their own work; another person must.")
+    elif action == "refer_analysis":
+        clean["common"], clean["difficult"] = _flag(data, "common"), _flag(data, "difficult")
+        if not (clean["common"] or clean["difficult"]):
+            errors["common"] = _("Flag the problem as common, difficult, or both.")
+    elif action == "give_feedback":
+        clean["channel"] = str(data.get("channel") or "")
+        clean["satisfaction"] = str(data.get("satisfaction") or "")
+        if clean["channel"] not in FEEDBACK_CHANNELS:
+            errors["channel"] = _("Choose visit, phone, SMS or notice.")
+        if clean["satisfaction"] not in SATISFACTION:
+            errors["satisfaction"] = _("Choose satisfied, basically satisfied or dissatisfied.")
+    elif action == "reopen":
+        if (_last_event(issue, "give_feedback", "data") or {}).get("satisfaction") != "dissatisfied":
+            errors["action"] = _("Only an issue whose resident was dissatisfied can be reopened.")
+    elif action == "merge":
+        into = data.get("into")
+        target = Issue.objects.filter(pk=into).first() if str(into or "").isdigit() else None
+        visible = target is not None and (actor is None or _visible_issues(actor).filter(pk=target.pk).exists())
+        if not visible:
+            errors["into"] = _("Unknown issue.")
+        elif target.pk == issue.pk:
+            errors["into"] = _("An issue cannot be a duplicate of itself.")
+        elif target.merged_into_id:
+            errors["into"] = _("That issue is itself a duplicate of %s; merge into that one.") % target.merged_into.number
+        clean["into"] = target
+    elif action == "request_extension":
+        until = _when(data, "until", errors)
+        if until is not None and issue.due_at and until <= issue.due_at:
+            errors["until"] = _("Ask for a time after the current due time.")
+        if issue.extension_until:
+            errors["until"] = _("An extension request is already waiting for a decision.")
+        clean["until"] = until
+        if "until" not in errors and until is None:
+            errors["until"] = _("This field is required.")
+    elif action in ("yellow_card", "red_card"):
+        level = Supervision.NONE if action == "yellow_card" else Supervision.YELLOW
+        if issue.supervision != level or not issue.is_overdue:
+            errors["action"] = _("This card has been given already, or the issue is not overdue.")
+    elif action == "decide_extension":
+        if "approve" not in data:
+            errors["approve"] = _("This field is required.")
+        clean["approve"] = _flag(data, "approve")
+        if not issue.extension_until:
+            errors["action"] = _("There is no extension request to decide.")
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def _last_event(issue, action, attr):
+    event = issue.events.filter(action=action).order_by("-created_at", "-id").first()
+    return getattr(event, attr) if event else None
+
+
+def _visible_issues(user):
+    from .selectors import visible_issues
+
+    return visible_issues(user)
+
+
+def _previous_state(issue):
+    """Where `return` sends an issue: recorded goes back to reported; handling goes back to the
+    state it was assigned from (recorded, analysis or disposal)."""
+    if issue.state == State.RECORDED:
+        return State.REPORTED
+    return _last_event(issue, "assign", "from_state") or State.RECORDED
+
+
+def _jsonable(value):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data):
+    """Apply one action of the workflow table to one issue, or change nothing and say why.
+
+    Raises ValidationError (bad or missing fields, wrong state), PermissionDenied (role),
+    Issue.DoesNotExist (outside the actor's scope) or IssueConflict (someone else acted first)."""
+    photos = _check_photos(photos)
+    with transaction.atomic():
+        base = Issue.objects.select_related("grid")
+        if actor is not None:
+            base = base.filter(pk__in=_visible_issues(actor).filter(pk=issue_id).values("pk"))
+        issue = base.select_for_update(of=("self",)).get(pk=issue_id)
+        if version is not None and int(version) != issue.version:
+            raise IssueConflict(_("The issue was changed by someone else; reload it and try again."))
+        rule = workflow.rule_for(issue.state, action)
+        if rule is None:
+            raise ValidationError({"action": _("“%(action)s” is not possible while the issue is %(state)s.") % {
+                "action": action, "state": issue.get_state_display()}})
+        if not actor_roles(actor, issue) & set(rule.roles):
+            raise PermissionDenied(_("Your role does not allow this action on this issue."))
+        clean = _validate(issue, action, rule, actor, data)
+        from_state = issue.state
+        to_state = {workflow.SAME: from_state, workflow.PREVIOUS: None}.get(rule.to, rule.to)
+        if to_state is None:
+            to_state = _previous_state(issue)
+        now = timezone.now()
+        changed = _apply(issue, action, clean, to_state, now)
+        issue.state, issue.updated_at, issue.version = to_state, now, issue.version + 1
+        issue.save(update_fields=sorted(changed | {"state", "updated_at", "version"}))
+        event = IssueEvent.objects.create(
+            issue=issue, action=action, from_state=from_state, to_state=to_state, actor=actor,
+            note=clean.get("note") or clean.get("reason") or clean.get("text") or "", created_at=now,
+            data={k: _jsonable(v) for k, v in clean.items() if k != "note" and v not in (None, "")},
+        )
+        _save_photos(issue, event, photos)
+        _after_commit(issue, event)
+        return issue, event
+
+
+def _apply(issue, action, clean, to_state, now):
+    """The fields an action writes besides the state; returns their names for update_fields."""
+    changed = set()
+
+    def put(**fields):
+        for name, value in fields.items():
+            setattr(issue, name, value)
+            changed.add(name)
+
+    if action == "assign":
+        due = clean["due"] or calendar.due_after(now, issue.category.deadline, issue.category.deadline_unit)
+        put(handler_org=clean.get("handler_org"), handler_user=clean.get("handler_user"), assigned_at=now,
+            due_at=due, supervision=Supervision.NONE)
+        clean["due"] = due
+        if clean.get("plan"):
+            put(plan=clean["plan"])
+    elif action == "return" and to_state != State.HANDLING:
+        put(handler_org=None, handler_user=None, assigned_at=None, due_at=None, supervision=Supervision.NONE,
+            extension_until=None, extension_reason="")
+    elif action == "refer_analysis":
+        put(common=issue.common or clean["common"], difficult=issue.difficult or clean["difficult"])
+    elif action == "declare_unresolvable":
+        put(announcement=clean["announcement"], announced_at=now)
+    elif action == "merge":
+        put(merged_into=clean["into"])
+    elif action == "reopen":
+        put(reopen_count=issue.reopen_count + 1, closed_at=None)
+    elif action == "request_extension":
+        put(extension_until=clean["until"], extension_reason=clean["reason"])
+    elif action == "decide_extension":
+        clean["until"], clean["reason"] = issue.extension_until, issue.extension_reason
+        if clean["approve"]:
+            put(due_at=issue.extension_until, supervision=Supervision.NONE)
+        put(extension_until=None, extension_reason="")
+    elif action == "yellow_card":
+        put(supervision=Supervision.YELLOW)
+    elif action == "red_card":
+        put(supervision=Supervision.RED)
+    if to_state == State.CLOSED:
+        put(closed_at=now)
+    return changed
+
+
+def _after_commit(issue, event):
+    """Notifications and the domain signal for the apps above, once the transaction has committed."""
+    notifications.queue_for_event(issue, event)
+    transaction.on_commit(lambda: signals.issue_event.send(sender=Issue, issue_id=issue.pk, event_id=event.pk,
+                                                           action=event.action, to_state=event.to_state))
+
+
+# --- supervision ------------------------------------------------------------------------------
+
+
+def issues_mark_overdue(*, now=None):
+    """Yellow card when an issue in handling passes its due time; red card when it is overdue by
+    RED_CARD_FACTOR of its deadline again. Each card is one event; running twice adds nothing."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    given = {"yellow_card": 0, "red_card": 0}
+    candidates = Issue.objects.filter(state=State.HANDLING, due_at__lt=now, supervision__lt=Supervision.RED)
+    for issue_id, due, assigned, level in candidates.values_list("pk", "due_at", "assigned_at", "supervision"):
+        span = (due - assigned) if assigned else datetime.timedelta(0)
+        red_at = due + span * settings.RED_CARD_FACTOR
+        wanted = ["yellow_card"] if level == Supervision.NONE else []
+        if now >= red_at:
+            wanted.append("red_card")
+        for action in wanted:
+            try:
+                issue_transition(issue_id=issue_id, action=action, actor=None)
+                given[action] += 1
+            except (ValidationError, IssueConflict):
+                break  # the issue moved on meanwhile; nothing to mark
+    return given

@@ -1,0 +1,73 @@
+"""The workflow of an issue as plain data: (state, action) → (next state, who may, what is required).
+
+`issues.services.issue_transition` is the only code that changes an issue's state, and it reads this
+table and nothing else to decide. Roles are grid role codes held on the issue's node or an ancestor;
+two more are relative to the issue: HANDLER (its handling user, or staff of its handling company) and
+SYSTEM (the periodic supervision job).
+"""
+
+from dataclasses import dataclass, field
+
+from grid.models import Role
+
+from .models import OPEN_STATES, State
+
+HANDLER = "handler"
+SYSTEM = "system"
+SAME = "same"  # the action leaves the state as it is
+PREVIOUS = "previous"  # back to the state before the current one (回退)
+
+LEADERS = (Role.LEADER, Role.SECRETARY, Role.STREET_STAFF)
+MANAGERS = (Role.SECRETARY, Role.STREET_STAFF)
+
+
+@dataclass(frozen=True)
+class Rule:
+    to: str
+    roles: tuple
+    required: tuple = ()
+    optional: tuple = field(default=())
+
+
+def _rules():
+    table = {
+        (State.REPORTED, "resolve_on_spot"): Rule(State.RESOLVED, LEADERS, ("note",)),
+        (State.REPORTED, "record"): Rule(State.RECORDED, LEADERS + (Role.PARTY_BRANCH,), (), ("note",)),
+        (State.RECORDED, "assign"): Rule(State.HANDLING, MANAGERS, (), ("handler_org", "handler_user", "due", "note")),
+        (State.ANALYSIS, "assign"): Rule(State.HANDLING, MANAGERS, (), ("handler_org", "handler_user", "due", "note")),
+        (State.DISPOSAL, "assign"): Rule(State.HANDLING, MANAGERS, ("plan",), ("handler_org", "handler_user", "due", "note")),
+        (State.HANDLING, "submit_done"): Rule(State.VERIFYING, (HANDLER,), ("note",)),
+        (State.VERIFYING, "verify"): Rule(State.RESOLVED, LEADERS, (), ("note",)),
+        (State.VERIFYING, "reject"): Rule(State.HANDLING, LEADERS, ("note",)),
+        (State.RECORDED, "return"): Rule(PREVIOUS, MANAGERS, ("note",)),
+        (State.HANDLING, "return"): Rule(PREVIOUS, (HANDLER,) + MANAGERS, ("note",)),
+        (State.RECORDED, "refer_analysis"): Rule(State.ANALYSIS, LEADERS + (Role.PARTY_BRANCH,), ("note",), ("common", "difficult")),
+        (State.HANDLING, "refer_analysis"): Rule(State.ANALYSIS, LEADERS + (Role.PARTY_BRANCH,), ("note",), ("common", "difficult")),
+        (State.ANALYSIS, "escalate"): Rule(State.DISPOSAL, (Role.PARTY_BRANCH,) + MANAGERS, ("note",)),
+        (State.HANDLING, "escalate"): Rule(State.DISPOSAL, (Role.PARTY_BRANCH,) + MANAGERS, ("note",)),
+        (State.DISPOSAL, "declare_unresolvable"): Rule(State.UNRESOLVABLE, MANAGERS, ("announcement",), ("note",)),
+        (State.RESOLVED, "give_feedback"): Rule(State.CLOSED, LEADERS, ("channel", "text", "satisfaction")),
+        (State.UNRESOLVABLE, "give_feedback"): Rule(State.CLOSED, LEADERS, ("channel", "text", "satisfaction")),
+        (State.CLOSED, "reopen"): Rule(State.HANDLING, LEADERS, ("note",)),
+        (State.HANDLING, "request_extension"): Rule(SAME, (HANDLER,), ("reason", "until")),
+        (State.HANDLING, "decide_extension"): Rule(SAME, MANAGERS, ("approve",), ("note",)),
+        (State.HANDLING, "yellow_card"): Rule(SAME, (SYSTEM,)),
+        (State.HANDLING, "red_card"): Rule(SAME, (SYSTEM,)),
+    }
+    for state in OPEN_STATES:
+        table[(state, "merge")] = Rule(State.CLOSED, LEADERS, ("into",), ("note",))
+    return table
+
+
+TABLE = _rules()
+ACTIONS = sorted({action for _, action in TABLE})
+# Actions people take through the API and pages; the cards are the supervision job's.
+USER_ACTIONS = [a for a in ACTIONS if a not in ("yellow_card", "red_card")]
+
+
+def rule_for(state, action):
+    return TABLE.get((state, action))
+
+
+def actions_from(state):
+    return [action for (s, action) in TABLE if s == state]
