@@ -1,0 +1,287 @@
+import datetime
+from io import BytesIO
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from PIL import Image
+
+from issues import services, signals
+from issues.models import Issue, IssueEvent, IssuePhoto, Notification, State, Supervision
+from tests.factories import act, category, issue
+
+pytestmark = pytest.mark.django_db
+
+
+def photo(fmt="PNG", size=(20, 20), name="p.png"):
+    buf = BytesIO()
+    Image.new("RGB", size, "red").save(buf, format=fmt)
+    return SimpleUploadedFile(name, buf.getvalue())
+
+
+def unchanged(i):
+    before = (i.state, i.version, i.events.count())
+    i.refresh_from_db()
+    return (i.state, i.version, i.events.count()) == before
+
+
+class TestReport:
+    def test_numbers_run_per_street_and_month(self, ledger):
+        month = timezone.localtime().strftime("%Y%m")
+        numbers = [issue(ledger.a.mg1).number for _ in range(3)]
+        assert numbers[-1] == f"ST-{month}-00007"  # the ledger fixture reported four before
+        assert len(set(numbers)) == 3
+
+    def test_report_writes_scope_columns_event_and_tracking_code(self, ledger):
+        i = issue(ledger.b.mg2, reporter_name="李大爷", reporter_phone="13700000000")
+        assert (i.street, i.community, i.state) == (ledger.street, ledger.b.community, State.REPORTED)
+        assert len(i.tracking_code) == 10 and not set(i.tracking_code) & set("01OIL")
+        event = i.events.get()
+        assert (event.action, event.from_state, event.to_state, event.actor) == ("report", "", State.REPORTED, None)
+        assert i.title.startswith(f"{i.category.name}：")
+
+    def test_issue_on_the_street_itself_has_no_community(self, ledger):
+        i = issue(ledger.street, ledger.staff)
+        assert i.community is None and i.street == ledger.street
+
+    def test_outside_the_reporters_grid_is_refused(self, ledger):
+        with pytest.raises(PermissionDenied):
+            issue(ledger.b.mg1, ledger.a.leader)
+
+    @pytest.mark.parametrize("kw,field", [
+        ({"description": "  "}, "description"),
+        ({"reporter_phone": "123"}, "reporter_phone"),
+        ({"photos": [SimpleUploadedFile("x.png", b"not an image")]}, "photos"),
+        ({"photos": [photo("GIF", name="x.gif")]}, "photos"),
+    ])
+    def test_bad_input_stores_nothing(self, ledger, kw, field):
+        before = (Issue.objects.count(), IssuePhoto.objects.count())
+        with pytest.raises(ValidationError) as e:
+            issue(ledger.a.mg1, **kw)
+        assert field in e.value.message_dict
+        assert (Issue.objects.count(), IssuePhoto.objects.count()) == before
+
+    def test_only_residents_report_without_an_account(self, ledger):
+        with pytest.raises(ValidationError) as e:
+            issue(ledger.a.mg1, source="visit")
+        assert "source" in e.value.message_dict
+
+    def test_inactive_category_is_refused(self, ledger):
+        cat = category("retired", active=False)
+        with pytest.raises(ValidationError):
+            issue(ledger.a.mg1, category=cat)
+
+    def test_photos_are_stored_with_the_report(self, ledger, settings, tmp_path):
+        settings.MEDIA_ROOT = tmp_path
+        i = issue(ledger.a.mg1, ledger.a.leader, photos=[photo(), photo("JPEG", name="b.jpg")])
+        assert i.photos.count() == 2
+        assert i.photos.first().event.action == "report"
+
+
+class TestTransitions:
+    def test_assign_computes_the_due_time_from_the_category(self, ledger):
+        cat = category("fire", deadline=8, deadline_unit="hours")
+        i = act(issue(ledger.a.mg1, ledger.a.leader, category=cat), "record", ledger.a.leader)
+        i = act(i, "assign", ledger.a.secretary, handler_org=ledger.property.pk)
+        from issues.calendar import due_after
+
+        assert i.due_at == due_after(i.assigned_at, 8, "hours")
+        assert i.events.last().data["handler_org"] == ledger.property.pk
+
+    @pytest.mark.parametrize("data,field", [
+        ({}, "handler_org"),
+        ({"handler_org": 99999}, "handler_org"),
+        ({"handler_user": "nobody"}, "handler_user"),
+        ({"handler_user": "leader_b", "due": "2001-01-01 10:00"}, "due"),
+        ({"handler_org": "x", "due": "tomorrow"}, "due"),
+    ])
+    def test_assign_bad_fields(self, ledger, data, field):
+        i = ledger.recorded
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=i.pk, action="assign", actor=ledger.a.secretary, **data)
+        assert field in e.value.message_dict
+        assert unchanged(i)
+
+    def test_assign_to_a_person_of_the_street(self, ledger):
+        i = act(ledger.recorded, "assign", ledger.a.secretary, handler_user="leader_b")
+        assert i.handler_user == ledger.b.leader
+        assert services.is_handler(ledger.b.leader, i)
+
+    def test_the_handler_cannot_verify_their_own_work(self, ledger):
+        i = act(ledger.recorded, "assign", ledger.a.secretary, handler_user="secretary_a")
+        i = act(i, "submit_done", ledger.a.secretary, note="done")
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=i.pk, action="verify", actor=ledger.a.secretary)
+        assert "actor" in e.value.message_dict
+        assert act(i, "verify", ledger.staff).state == State.RESOLVED
+
+    def test_return_from_handling_goes_back_and_clears_the_handler(self, ledger):
+        i = act(ledger.handling, "return", ledger.worker, note="不是物业范围")
+        assert i.state == State.RECORDED and i.handler_org is None and i.due_at is None
+
+    def test_refer_analysis_needs_a_flag_and_keeps_it(self, ledger):
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=ledger.handling.pk, action="refer_analysis", actor=ledger.a.leader, note="x")
+        assert "common" in e.value.message_dict
+        i = act(ledger.handling, "refer_analysis", ledger.a.leader, note="三个小区都有", difficult="true")
+        assert (i.state, i.difficult, i.common) == (State.ANALYSIS, True, False)
+
+    def test_disposal_assign_needs_a_plan(self, ledger):
+        i = act(ledger.handling, "escalate", ledger.branch, note="协商不成")
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=i.pk, action="assign", actor=ledger.a.secretary, handler_org=ledger.property.pk)
+        assert "plan" in e.value.message_dict
+        i = act(i, "assign", ledger.a.secretary, handler_org=ledger.property.pk, plan="党委牵头协调")
+        assert (i.state, i.plan) == (State.HANDLING, "党委牵头协调")
+
+    def test_unresolvable_needs_an_announcement_then_feedback_closes(self, ledger):
+        i = act(ledger.handling, "escalate", ledger.branch, note="协商不成")
+        with pytest.raises(ValidationError):
+            services.issue_transition(issue_id=i.pk, action="declare_unresolvable", actor=ledger.a.secretary, announcement=" ")
+        i = act(i, "declare_unresolvable", ledger.a.secretary, announcement="因规划调整，暂无法加装电梯")
+        assert i.state == State.UNRESOLVABLE and i.announced_at is not None
+        i = act(i, "give_feedback", ledger.a.leader, channel="notice", text="已张贴公告", satisfaction="basically")
+        assert i.state == State.CLOSED and i.closed_at is not None
+
+    def test_reopen_only_after_a_dissatisfied_feedback(self, ledger):
+        i = act(ledger.reported, "resolve_on_spot", ledger.a.leader, note="修好了")
+        i = act(i, "give_feedback", ledger.a.leader, channel="phone", text="电话回访", satisfaction="satisfied")
+        with pytest.raises(ValidationError):
+            services.issue_transition(issue_id=i.pk, action="reopen", actor=ledger.a.leader, note="x")
+        j = act(issue(ledger.a.mg1, ledger.a.leader), "resolve_on_spot", ledger.a.leader, note="修好了")
+        j = act(j, "give_feedback", ledger.a.leader, channel="visit", text="上门", satisfaction="dissatisfied")
+        j = act(j, "reopen", ledger.a.leader, note="居民说还漏水")
+        assert (j.state, j.reopen_count, j.closed_at) == (State.HANDLING, 1, None)
+
+    @pytest.mark.parametrize("feedback", [
+        {"channel": "fax", "text": "x", "satisfaction": "satisfied"},
+        {"channel": "visit", "text": "", "satisfaction": "satisfied"},
+        {"channel": "visit", "text": "x", "satisfaction": "happy"},
+    ])
+    def test_feedback_fields(self, ledger, feedback):
+        i = act(ledger.reported, "resolve_on_spot", ledger.a.leader, note="ok")
+        with pytest.raises(ValidationError):
+            services.issue_transition(issue_id=i.pk, action="give_feedback", actor=ledger.a.leader, **feedback)
+        assert unchanged(i)
+
+    def test_merge(self, ledger):
+        dup = issue(ledger.a.mg1)
+        i = act(dup, "merge", ledger.a.leader, into=ledger.recorded.pk)
+        assert (i.state, i.merged_into) == (State.CLOSED, ledger.recorded)
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=ledger.reported.pk, action="merge", actor=ledger.a.leader, into=dup.pk)
+        assert "duplicate of" in str(e.value)
+        for bad in (ledger.reported.pk, ledger.other.pk, "x"):  # itself, out of scope, nonsense
+            with pytest.raises(ValidationError):
+                services.issue_transition(issue_id=ledger.reported.pk, action="merge", actor=ledger.a.leader, into=bad)
+
+    def test_extension_request_and_decisions(self, ledger):
+        i = ledger.handling
+        until = i.due_at + datetime.timedelta(days=5)
+        with pytest.raises(ValidationError):  # not later than the current due time
+            services.issue_transition(issue_id=i.pk, action="request_extension", actor=ledger.worker,
+                                      reason="等配件", until=i.due_at - datetime.timedelta(hours=1))
+        i = act(i, "request_extension", ledger.worker, reason="等配件", until=until.isoformat())
+        assert i.extension_until == until
+        with pytest.raises(ValidationError):  # one request at a time
+            services.issue_transition(issue_id=i.pk, action="request_extension", actor=ledger.worker, reason="再等", until=until)
+        i = act(i, "decide_extension", ledger.a.secretary, approve=True, note="同意")
+        assert (i.due_at, i.extension_until, i.state) == (until, None, State.HANDLING)
+        i = act(i, "request_extension", ledger.worker, reason="还要等", until=until + datetime.timedelta(days=5))
+        i = act(i, "decide_extension", ledger.a.secretary, approve=False)
+        assert (i.due_at, i.extension_until) == (until, None)
+        with pytest.raises(ValidationError):  # nothing left to decide
+            services.issue_transition(issue_id=i.pk, action="decide_extension", actor=ledger.a.secretary, approve=True)
+
+    def test_version_conflict_changes_nothing(self, ledger):
+        i = ledger.recorded
+        with pytest.raises(services.IssueConflict):
+            services.issue_transition(issue_id=i.pk, action="assign", actor=ledger.a.secretary,
+                                      version=i.version - 1, handler_org=ledger.property.pk)
+        assert unchanged(i)
+        assert act(i, "assign", ledger.a.secretary, version=i.version, handler_org=ledger.property.pk).version == i.version + 1
+
+    def test_outside_the_scope_is_not_found(self, ledger):
+        with pytest.raises(Issue.DoesNotExist):
+            services.issue_transition(issue_id=ledger.other.pk, action="assign", actor=ledger.a.secretary,
+                                      handler_org=ledger.property.pk)
+
+    def test_unknown_action_is_a_clear_error(self, ledger):
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=ledger.recorded.pk, action="explode", actor=ledger.a.secretary)
+        assert "action" in e.value.message_dict
+
+    def test_allowed_actions(self, ledger):
+        assert set(services.allowed_actions(ledger.a.secretary, ledger.recorded)) == {"assign", "return", "refer_analysis", "merge"}
+        assert set(services.allowed_actions(ledger.worker, ledger.handling)) == {"submit_done", "return", "request_extension"}
+        assert services.allowed_actions(ledger.worker, ledger.recorded) == []
+
+
+class TestEvents:
+    def test_events_are_append_only(self, ledger):
+        event = ledger.recorded.events.first()
+        event.note = "改写历史"
+        with pytest.raises(ValueError):
+            event.save()
+
+    def test_signal_sent_on_commit(self, ledger, django_capture_on_commit_callbacks):
+        received = []
+
+        def handler(sender, **kw):
+            received.append(kw)
+
+        signals.issue_event.connect(handler)
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                act(ledger.recorded, "assign", ledger.a.secretary, handler_org=ledger.property.pk)
+        finally:
+            signals.issue_event.disconnect(handler)
+        assert [(r["action"], r["to_state"]) for r in received] == [("assign", State.HANDLING)]
+
+
+class TestSupervision:
+    def overdue(self, ledger, days_late, span_days=4):
+        now = timezone.now()
+        Issue.objects.filter(pk=ledger.handling.pk).update(
+            assigned_at=now - datetime.timedelta(days=span_days + days_late),
+            due_at=now - datetime.timedelta(days=days_late),
+        )
+
+    def test_yellow_then_red_and_idempotent(self, ledger):
+        self.overdue(ledger, days_late=1)
+        assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 0}
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0}
+        i = Issue.objects.get(pk=ledger.handling.pk)
+        assert i.supervision == Supervision.YELLOW
+        self.overdue(ledger, days_late=3)  # past due + half of the 4-day span
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 1}
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0}
+        assert list(i.events.filter(action__endswith="_card").values_list("action", flat=True)) == ["yellow_card", "red_card"]
+
+    def test_very_late_gets_both_cards_at_once(self, ledger):
+        self.overdue(ledger, days_late=10)
+        assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 1}
+        assert Issue.objects.get(pk=ledger.handling.pk).supervision == Supervision.RED
+
+    def test_not_yet_due_gets_nothing(self, ledger):
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0}
+
+    def test_a_card_cannot_be_given_by_a_person(self, ledger):
+        self.overdue(ledger, days_late=1)
+        with pytest.raises(PermissionDenied):
+            services.issue_transition(issue_id=ledger.handling.pk, action="yellow_card", actor=ledger.staff)
+
+    def test_card_notifies_handler_and_secretary(self, ledger):
+        self.overdue(ledger, days_late=1)
+        services.issues_mark_overdue()
+        to = set(Notification.objects.filter(text__contains="overdue").values_list("recipient__username", flat=True))
+        assert to == {"worker", "secretary_a"}
+
+    def test_mark_overdue_query_count_is_per_card_not_per_issue(self, ledger, django_db_blocker):
+        from django.db import connection
+
+        with CaptureQueriesContext(connection) as none_due:
+            services.issues_mark_overdue()
+        assert len(none_due) <= 2
