@@ -70,6 +70,8 @@ def _root_q(root, model, via):
         return Q(street_id=root.node_id)
     if root.level == Level.COMMUNITY and "community" in fields:
         return Q(community_id=root.node_id)
+    if root.level == Level.MICROGRID:  # a leaf: its subtree is itself
+        return Q(**{via or "pk": root.node_id})
     p = _prefix(via)
     if root.level == Level.STREET:
         return Q(**{f"{p}tree_id": root.tree_id})
@@ -165,7 +167,9 @@ def node_stats(node, on=None):
         "nodes_by_level": {Level(lv).name.lower(): by_level.get(lv, 0) for lv in Level.values},
         "compounds_by_kind": {k: compounds.get(k, 0) for k in COMPOUND_KINDS},
         "microgrids_by_kind": {k: micro.get(k, 0) for k in MICROGRID_KINDS},
-        "households": Household.objects.filter(subtree_q(node, "grid")).count(),
+        "households": Household.objects.filter(
+            _root_q(ScopeRoot(node.pk, node.tree_id, node.lft, node.rght, node.level), Household, "grid")
+        ).count(),
         "leaders": leaders,
         "vacant_microgrids": vacant,
     }

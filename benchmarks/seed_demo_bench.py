@@ -1,6 +1,6 @@
 """Time `manage.py seed_demo` on a fresh SQLite database (the embedded mode), several runs, the median.
 
-    .venv/bin/python benchmarks/seed_demo.py [--runs 5]
+    .venv/bin/python benchmarks/seed_demo_bench.py [--runs 5]
 
 Each run migrates a new database file, then times only the seed command in its own process.
 """
