@@ -152,6 +152,7 @@ def allowed_actions(actor, issue):
     return [
         a for a in workflow.actions_from(issue.state)
         if a in workflow.USER_ACTIONS and roles & set(workflow.rule_for(issue.state, a).roles)
+        and not _precondition_errors(issue, a, actor)
     ]
 
 
@@ -170,19 +171,28 @@ def _when(data, name, errors):
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        parsed = parse_datetime(value)
+        value = value.strip()
+        try:
+            # A bare date means the end of that working day.
+            parsed = datetime.datetime.combine(datetime.date.fromisoformat(value), _close_of_day())
+        except ValueError:
+            parsed = parse_datetime(value)
         if parsed is None:
-            try:
-                parsed = datetime.datetime.combine(datetime.date.fromisoformat(value), datetime.time(17, 30))
-            except ValueError:
-                errors[name] = _("Enter a date and time such as 2026-12-01 17:30.")
-                return None
+            errors[name] = _("Enter a date and time such as 2026-12-01 17:30.")
+            return None
         value = parsed
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        value = datetime.datetime.combine(value, datetime.time(17, 30))
+        value = datetime.datetime.combine(value, _close_of_day())
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value
+
+
+def _close_of_day():
+    from django.conf import settings
+
+    hour, minute = settings.WORKING_HOURS[1]
+    return datetime.time(hour, minute)
 
 
 def _flag(data, name):
@@ -200,7 +210,7 @@ def _validate(issue, action, rule, actor, data):
         if name in needed or name in rule.optional:
             clean[name] = _text(data, name, errors, name in needed)
     if action == "assign":
-        org_id, username = data.get("handler_org"), (data.get("handler_user") or "").strip()
+        org_id, username = data.get("handler_org"), str(data.get("handler_user") or "").strip()
         if org_id in (None, "") and not username:
             errors["handler_org"] = _("Name a handling organisation, a handling person, or both.")
         if org_id not in (None, ""):
@@ -219,9 +229,6 @@ def _validate(issue, action, rule, actor, data):
         if due is not None and due <= timezone.now():
             errors["due"] = _("The due time must be in the future.")
         clean["due"] = due
-    elif action in ("verify", "reject"):
-        if actor is not None and (is_handler(actor, issue) or _last_event(issue, "submit_done", "actor_id") == actor.pk):
-            errors["actor"] = _("The handler cannot verify their own work; another person must.")
     elif action == "refer_analysis":
         clean["common"], clean["difficult"] = _flag(data, "common"), _flag(data, "difficult")
         if not (clean["common"] or clean["difficult"]):
@@ -233,9 +240,6 @@ def _validate(issue, action, rule, actor, data):
             errors["channel"] = _("Choose visit, phone, SMS or notice.")
         if clean["satisfaction"] not in SATISFACTION:
             errors["satisfaction"] = _("Choose satisfied, basically satisfied or dissatisfied.")
-    elif action == "reopen":
-        if (_last_event(issue, "give_feedback", "data") or {}).get("satisfaction") != "dissatisfied":
-            errors["action"] = _("Only an issue whose resident was dissatisfied can be reopened.")
     elif action == "merge":
         into = data.get("into")
         target = Issue.objects.filter(pk=into).first() if str(into or "").isdigit() else None
@@ -251,24 +255,38 @@ def _validate(issue, action, rule, actor, data):
         until = _when(data, "until", errors)
         if until is not None and issue.due_at and until <= issue.due_at:
             errors["until"] = _("Ask for a time after the current due time.")
-        if issue.extension_until:
-            errors["until"] = _("An extension request is already waiting for a decision.")
         clean["until"] = until
         if "until" not in errors and until is None:
             errors["until"] = _("This field is required.")
-    elif action in ("yellow_card", "red_card"):
-        level = Supervision.NONE if action == "yellow_card" else Supervision.YELLOW
-        if issue.supervision != level or not issue.is_overdue:
-            errors["action"] = _("This card has been given already, or the issue is not overdue.")
     elif action == "decide_extension":
         if "approve" not in data:
             errors["approve"] = _("This field is required.")
         clean["approve"] = _flag(data, "approve")
-        if not issue.extension_until:
-            errors["action"] = _("There is no extension request to decide.")
+    errors.update(_precondition_errors(issue, action, actor))
     if errors:
         raise ValidationError(errors)
     return clean
+
+
+def _precondition_errors(issue, action, actor):
+    """What the issue's own situation forbids, beyond state and role (shared with allowed_actions)."""
+    if action in ("verify", "reject"):
+        if actor is not None and (is_handler(actor, issue) or _last_event(issue, "submit_done", "actor_id") == actor.pk):
+            return {"actor": _("The handler cannot verify their own work; another person must.")}
+    elif action == "reopen":
+        if (_last_event(issue, "give_feedback", "data") or {}).get("satisfaction") != "dissatisfied":
+            return {"action": _("Only an issue whose resident was dissatisfied can be reopened.")}
+    elif action == "request_extension":
+        if issue.extension_until:
+            return {"until": _("An extension request is already waiting for a decision.")}
+    elif action == "decide_extension":
+        if not issue.extension_until:
+            return {"action": _("There is no extension request to decide.")}
+    elif action in ("yellow_card", "red_card"):
+        level = Supervision.NONE if action == "yellow_card" else Supervision.YELLOW
+        if issue.supervision != level or not issue.is_overdue:
+            return {"action": _("This card has been given already, or the issue is not overdue.")}
+    return {}
 
 
 def _last_event(issue, action, attr):
@@ -293,6 +311,8 @@ def _previous_state(issue):
 def _jsonable(value):
     if isinstance(value, datetime.datetime):
         return value.isoformat()
+    if hasattr(value, "username"):  # people by username, as the API names them
+        return value.username
     if hasattr(value, "pk"):
         return value.pk
     return value
@@ -309,6 +329,8 @@ def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data
         if actor is not None:
             base = base.filter(pk__in=_visible_issues(actor).filter(pk=issue_id).values("pk"))
         issue = base.select_for_update(of=("self",)).get(pk=issue_id)
+        if version is not None and not str(version).isdigit():
+            raise ValidationError({"version": _("Enter a whole number.")})
         if version is not None and int(version) != issue.version:
             raise IssueConflict(_("The issue was changed by someone else; reload it and try again."))
         rule = workflow.rule_for(issue.state, action)

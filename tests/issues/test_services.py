@@ -213,6 +213,21 @@ class TestTransitions:
             services.issue_transition(issue_id=ledger.recorded.pk, action="explode", actor=ledger.a.secretary)
         assert "action" in e.value.message_dict
 
+    def test_allowed_actions_respect_the_issue_situation(self, ledger):
+        i = act(ledger.reported, "resolve_on_spot", ledger.a.leader, note="ok")
+        i = act(i, "give_feedback", ledger.a.leader, channel="visit", text="x", satisfaction="satisfied")
+        assert "reopen" not in services.allowed_actions(ledger.a.leader, i)  # the resident was satisfied
+        assert "decide_extension" not in services.allowed_actions(ledger.a.secretary, ledger.handling)
+        h = act(ledger.handling, "request_extension", ledger.worker, reason="等", until="2099-01-01")
+        assert "decide_extension" in services.allowed_actions(ledger.a.secretary, h)
+        assert "request_extension" not in services.allowed_actions(ledger.worker, h)
+        assert timezone.localtime(h.extension_until).strftime("%H:%M") == "17:30"  # a bare date: close of day
+
+    def test_garbage_version_is_a_field_error(self, ledger):
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=ledger.recorded.pk, action="record", actor=ledger.a.leader, version="v1")
+        assert "version" in e.value.message_dict
+
     def test_allowed_actions(self, ledger):
         assert set(services.allowed_actions(ledger.a.secretary, ledger.recorded)) == {"assign", "return", "refer_analysis", "merge"}
         assert set(services.allowed_actions(ledger.worker, ledger.handling)) == {"submit_done", "return", "request_extension"}
