@@ -25,9 +25,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--issues", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--db", help="reuse this SQLite file if it was built before (else build it there)")
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp()
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+    path = Path(args.db) if args.db else Path(tempfile.mkdtemp()) / "bench.sqlite3"
+    reuse = path.exists()
+    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["DEBUG"] = "0"
     import django
@@ -43,11 +45,12 @@ def main():
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
-    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    if not reuse:
+        call_command("seed_demo", stdout=open(os.devnull, "w"))
+        started = time.perf_counter()
+        build_issues(street=GridNode.objects.get(code="JY"), count=args.issues)
+        print(f"built {args.issues} issues in {time.perf_counter() - started:.1f} s", flush=True)
     street = GridNode.objects.get(code="JY")
-    started = time.perf_counter()
-    build_issues(street=street, count=args.issues)
-    print(f"built {args.issues} issues in {time.perf_counter() - started:.1f} s", flush=True)
 
     def timed(username, url):
         client = Client()
