@@ -2,6 +2,19 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def _sync_role_groups(**kwargs):
+    # After every migrate, existing role groups gain the permissions of newly installed models.
+    from .services import ADMIN_GROUPS, admin_group_sync
+
+    for role in ADMIN_GROUPS:
+        admin_group_sync(role, create=False)
+
+
 class GridConfig(AppConfig):
     name = "grid"
     verbose_name = _("Grid")
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_sync_role_groups, dispatch_uid="grid.sync_role_groups")

@@ -475,32 +475,45 @@ def _scope_columns_bulk(grids):
     return out
 
 
-# Role holders who work in the browser admin, and the model permissions their group carries there.
+# Role holders who work in the browser admin, and the model permissions their group carries there:
+# {role: {app label: codenames, or None for all of the app's}}. Apps above add theirs at start-up
+# through `admin_permissions_register` (grid cannot import them).
 ADMIN_GROUPS = {
-    Role.STREET_STAFF: ("grid", None),  # every permission of the grid app, phones included
-    Role.SECRETARY: ("grid", {"view_gridnode", "view_household", "change_household", "add_household",
+    Role.STREET_STAFF: {"grid": None},  # every permission of the grid app, phones included
+    Role.SECRETARY: {"grid": {"view_gridnode", "view_household", "change_household", "add_household",
                               "view_roleassignment", "view_organisation", "view_caretag", "view_user",
-                              "view_apostroster", "view_vacantmicrogrid"}),
-    Role.PARTY_BRANCH: ("grid", {"view_gridnode", "view_household", "view_roleassignment", "view_organisation",
-                                 "view_apostroster", "view_vacantmicrogrid"}),
+                              "view_apostroster", "view_vacantmicrogrid"}},
+    Role.PARTY_BRANCH: {"grid": {"view_gridnode", "view_household", "view_roleassignment", "view_organisation",
+                                 "view_apostroster", "view_vacantmicrogrid"}},
 }
+
+
+def admin_permissions_register(role, app_label, codenames):
+    ADMIN_GROUPS[role][app_label] = set(codenames)
+
+
+def admin_group_sync(role, create=True):
+    """The role's group with every permission it should carry (adding is idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+    from django.db.models import Q
+
+    name = f"role:{role}"
+    group = Group.objects.get_or_create(name=name)[0] if create else Group.objects.filter(name=name).first()
+    if group is None:
+        return None
+    q = Q(pk__in=[])
+    for app, codenames in ADMIN_GROUPS[role].items():
+        q |= Q(content_type__app_label=app) if codenames is None else Q(content_type__app_label=app, codename__in=codenames)
+    group.permissions.add(*Permission.objects.filter(q))
+    return group
 
 
 def user_grant_admin(*, user, role):
     """Give a street-staff, secretary or party-branch role holder the admin and their role's group."""
-    from django.contrib.auth.models import Group, Permission
-
     if role not in ADMIN_GROUPS:
         return
-    app, codenames = ADMIN_GROUPS[role]
     with transaction.atomic():
-        group, created = Group.objects.get_or_create(name=f"role:{role}")
-        if created:
-            perms = Permission.objects.filter(content_type__app_label=app)
-            if codenames is not None:
-                perms = perms.filter(codename__in=codenames)
-            group.permissions.set(perms)
-        user.groups.add(group)
+        user.groups.add(admin_group_sync(role))
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])

@@ -206,9 +206,10 @@ def _validate(issue, action, rule, actor, data):
     """The action's own fields, checked and converted: {field: value} for the event and the issue."""
     errors, clean = {}, {}
     needed = set(rule.required)
+    limits = {"reason": Issue._meta.get_field("extension_reason").max_length}
     for name in ("note", "plan", "announcement", "text", "reason"):
         if name in needed or name in rule.optional:
-            clean[name] = _text(data, name, errors, name in needed)
+            clean[name] = _text(data, name, errors, name in needed, limits.get(name, 2000))
     if action == "assign":
         org_id, username = data.get("handler_org"), str(data.get("handler_user") or "").strip()
         if org_id in (None, "") and not username:
@@ -341,9 +342,11 @@ def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data
             raise PermissionDenied(_("Your role does not allow this action on this issue."))
         clean = _validate(issue, action, rule, actor, data)
         from_state = issue.state
-        to_state = {workflow.SAME: from_state, workflow.PREVIOUS: None}.get(rule.to, rule.to)
-        if to_state is None:
-            to_state = _previous_state(issue)
+        to_state = {
+            workflow.SAME: from_state,
+            workflow.PREVIOUS: _previous_state(issue) if rule.to == workflow.PREVIOUS else None,
+            workflow.BACK_TO_HANDLER: State.HANDLING if issue.handler_org_id or issue.handler_user_id else State.RECORDED,
+        }.get(rule.to, rule.to)
         now = timezone.now()
         changed = _apply(issue, action, clean, to_state, now)
         issue.state, issue.updated_at, issue.version = to_state, now, issue.version + 1
@@ -385,6 +388,9 @@ def _apply(issue, action, clean, to_state, now):
         put(merged_into=clean["into"])
     elif action == "reopen":
         put(reopen_count=issue.reopen_count + 1, closed_at=None)
+        if to_state == State.HANDLING:  # the handler gets a fresh deadline
+            put(assigned_at=now, due_at=calendar.due_after(now, issue.category.deadline, issue.category.deadline_unit),
+                supervision=Supervision.NONE)
     elif action == "request_extension":
         put(extension_until=clean["until"], extension_reason=clean["reason"])
     elif action == "decide_extension":

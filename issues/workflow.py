@@ -16,6 +16,7 @@ HANDLER = "handler"
 SYSTEM = "system"
 SAME = "same"  # the action leaves the state as it is
 PREVIOUS = "previous"  # back to the state before the current one (回退)
+BACK_TO_HANDLER = "back_to_handler"  # handling again if the issue has a handler, else recorded to be assigned
 
 LEADERS = (Role.LEADER, Role.SECRETARY, Role.STREET_STAFF)
 MANAGERS = (Role.SECRETARY, Role.STREET_STAFF)
@@ -48,7 +49,7 @@ def _rules():
         (State.DISPOSAL, "declare_unresolvable"): Rule(State.UNRESOLVABLE, MANAGERS, ("announcement",), ("note",)),
         (State.RESOLVED, "give_feedback"): Rule(State.CLOSED, LEADERS, ("channel", "text", "satisfaction")),
         (State.UNRESOLVABLE, "give_feedback"): Rule(State.CLOSED, LEADERS, ("channel", "text", "satisfaction")),
-        (State.CLOSED, "reopen"): Rule(State.HANDLING, LEADERS, ("note",)),
+        (State.CLOSED, "reopen"): Rule(BACK_TO_HANDLER, LEADERS, ("note",)),
         (State.HANDLING, "request_extension"): Rule(SAME, (HANDLER,), ("reason", "until")),
         (State.HANDLING, "decide_extension"): Rule(SAME, MANAGERS, ("approve",), ("note",)),
         (State.HANDLING, "yellow_card"): Rule(SAME, (SYSTEM,)),

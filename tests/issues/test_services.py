@@ -90,6 +90,12 @@ class TestTransitions:
         assert i.due_at == due_after(i.assigned_at, 8, "hours")
         assert i.events.last().data["handler_org"] == ledger.property.pk
 
+    def test_long_extension_reason_is_a_field_error(self, ledger):
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=ledger.handling.pk, action="request_extension", actor=ledger.worker,
+                                      reason="等" * 501, until="2099-01-01")
+        assert "reason" in e.value.message_dict
+
     @pytest.mark.parametrize("data,field", [
         ({}, "handler_org"),
         ({"handler_org": 99999}, "handler_org"),
@@ -153,7 +159,13 @@ class TestTransitions:
         j = act(issue(ledger.a.mg1, ledger.a.leader), "resolve_on_spot", ledger.a.leader, note="修好了")
         j = act(j, "give_feedback", ledger.a.leader, channel="visit", text="上门", satisfaction="dissatisfied")
         j = act(j, "reopen", ledger.a.leader, note="居民说还漏水")
-        assert (j.state, j.reopen_count, j.closed_at) == (State.HANDLING, 1, None)
+        # Resolved on the spot, it never had a handler: back to recorded, to be assigned.
+        assert (j.state, j.reopen_count, j.closed_at) == (State.RECORDED, 1, None)
+        k = act(act(ledger.handling, "submit_done", ledger.worker, note="修好"), "verify", ledger.a.secretary)
+        k = act(k, "give_feedback", ledger.a.leader, channel="visit", text="x", satisfaction="dissatisfied")
+        k = act(k, "reopen", ledger.a.leader, note="没修好")
+        assert (k.state, k.handler_org, k.supervision) == (State.HANDLING, ledger.property, Supervision.NONE)
+        assert k.due_at > timezone.now()
 
     @pytest.mark.parametrize("feedback", [
         {"channel": "fax", "text": "x", "satisfaction": "satisfied"},

@@ -85,6 +85,8 @@ def expected_state(rule, state):
         return state
     if rule.to == workflow.PREVIOUS:
         return State.REPORTED if state == State.RECORDED else State.ANALYSIS
+    if rule.to == workflow.BACK_TO_HANDLER:
+        return State.HANDLING  # every prepared issue has a handling company
     return rule.to
 
 
@@ -126,6 +128,6 @@ def test_the_table_covers_the_issue():
     assert t[(State.HANDLING, "submit_done")].to == State.VERIFYING
     assert t[(State.VERIFYING, "reject")].to == State.HANDLING
     assert t[(State.DISPOSAL, "declare_unresolvable")].required == ("announcement",)
-    assert t[(State.CLOSED, "reopen")].to == State.HANDLING
+    assert t[(State.CLOSED, "reopen")].to == workflow.BACK_TO_HANDLER
     assert all((s, "merge") in t for s in State.values if s != State.CLOSED)
     assert (State.CLOSED, "merge") not in t
