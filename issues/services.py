@@ -152,7 +152,7 @@ def allowed_actions(actor, issue):
     return [
         a for a in workflow.actions_from(issue.state)
         if a in workflow.USER_ACTIONS and roles & set(workflow.rule_for(issue.state, a).roles)
-        and not _precondition_errors(issue, a, actor)
+        and not _precondition_errors(issue, a, actor, roles)
     ]
 
 
@@ -269,10 +269,12 @@ def _validate(issue, action, rule, actor, data):
     return clean
 
 
-def _precondition_errors(issue, action, actor):
-    """What the issue's own situation forbids, beyond state and role (shared with allowed_actions)."""
+def _precondition_errors(issue, action, actor, roles=None):
+    """What the issue's own situation forbids, beyond state and role (shared with allowed_actions,
+    which passes the actor's roles it already knows)."""
     if action in ("verify", "reject"):
-        if actor is not None and (is_handler(actor, issue) or _last_event(issue, "submit_done", "actor_id") == actor.pk):
+        handler = workflow.HANDLER in roles if roles is not None else is_handler(actor, issue)
+        if actor is not None and (handler or _last_event(issue, "submit_done", "actor_id") == actor.pk):
             return {"actor": _("The handler cannot verify their own work; another person must.")}
     elif action == "reopen":
         if (_last_event(issue, "give_feedback", "data") or {}).get("satisfaction") != "dissatisfied":
@@ -417,12 +419,12 @@ def _after_commit(issue, event):
 # --- supervision ------------------------------------------------------------------------------
 
 
-def issues_mark_overdue(*, now=None):
+def issues_mark_overdue():
     """Yellow card when an issue in handling passes its due time; red card when it is overdue by
     RED_CARD_FACTOR of its deadline again. Each card is one event; running twice adds nothing."""
     from django.conf import settings
 
-    now = now or timezone.now()
+    now = timezone.now()
     given = {"yellow_card": 0, "red_card": 0}
     candidates = Issue.objects.filter(state=State.HANDLING, due_at__lt=now, supervision__lt=Supervision.RED)
     for issue_id, due, assigned, level in candidates.values_list("pk", "due_at", "assigned_at", "supervision"):
