@@ -68,7 +68,7 @@ def _check_photos(photos):
         try:
             check_image(photo)
         except ValidationError as e:
-            raise ValidationError({"photos": e.messages})
+            raise ValidationError({"photos": e.error_list})
     return photos
 
 
@@ -89,6 +89,8 @@ def issue_report(*, actor=None, grid, category, description, source, title="", l
         errors["category"] = _("This category is no longer in use.")
     if not description.strip():
         errors["description"] = _("Describe the problem.")
+    elif len(description) > Issue._meta.get_field("description").max_length:
+        errors["description"] = _("At most %d characters.") % Issue._meta.get_field("description").max_length
     if errors:
         raise ValidationError(errors)
     photos = _check_photos(photos)
@@ -251,6 +253,9 @@ def _validate(issue, action, rule, actor, data):
             errors["into"] = _("An issue cannot be a duplicate of itself.")
         elif target.merged_into_id:
             errors["into"] = _("That issue is itself a duplicate of %s; merge into that one.") % target.merged_into.number
+        elif issue.duplicates.exists():
+            # Keeps every duplicate one step from the issue that carries the work.
+            errors["into"] = _("Other reports are merged into this issue; merge the other issue into this one instead.")
         clean["into"] = target
     elif action == "request_extension":
         until = _when(data, "until", errors)
@@ -389,7 +394,8 @@ def _apply(issue, action, clean, to_state, now):
     elif action == "merge":
         put(merged_into=clean["into"])
     elif action == "reopen":
-        put(reopen_count=issue.reopen_count + 1, closed_at=None)
+        # A reopened issue is being worked on again: its announcement (kept in the event log) is withdrawn.
+        put(reopen_count=issue.reopen_count + 1, closed_at=None, announcement="", announced_at=None)
         if to_state == State.HANDLING:  # the handler gets a fresh deadline
             put(assigned_at=now, due_at=calendar.due_after(now, issue.category.deadline, issue.category.deadline_unit),
                 supervision=Supervision.NONE)

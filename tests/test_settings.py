@@ -48,3 +48,15 @@ def test_cache_is_the_real_redis():
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     cache.set("probe", {"ok": 1}, 10)
     assert cache.get("probe") == {"ok": 1}
+
+
+def test_trusted_proxy_middleware(rf, settings):
+    from config.middleware import TrustedProxyMiddleware
+
+    settings.TRUSTED_PROXIES = ["10.0.0.5"]
+    seen = {}
+    mw = TrustedProxyMiddleware(lambda request: seen.setdefault("ip", request.META["REMOTE_ADDR"]))
+    mw(rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9"))
+    assert seen.pop("ip") == "203.0.113.9"  # the hop our proxy saw, not what the client wrote
+    mw(rf.get("/", REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="203.0.113.9"))
+    assert seen.pop("ip") == "198.51.100.7"  # not a trusted proxy: the header is ignored

@@ -312,3 +312,37 @@ class TestSupervision:
         with CaptureQueriesContext(connection) as none_due:
             services.issues_mark_overdue()
         assert len(none_due) <= 2
+
+
+def test_description_length_is_checked(ledger):
+    with pytest.raises(ValidationError) as e:
+        issue(ledger.a.mg1, description="长" * 2001)
+    assert "description" in e.value.message_dict
+
+
+def test_photo_error_keeps_its_code(ledger, settings):
+    settings.UPLOAD_MAX_PIXELS = 100
+    with pytest.raises(ValidationError) as e:
+        issue(ledger.a.mg1, photos=[photo(size=(20, 20))])
+    assert e.value.error_dict["photos"][0].code == "pixels"
+
+
+def test_an_issue_with_duplicates_is_not_merged_away(ledger):
+    dup = act(issue(ledger.a.mg1), "merge", ledger.a.leader, into=ledger.recorded.pk)
+    assert dup.merged_into == ledger.recorded
+    with pytest.raises(ValidationError) as e:
+        services.issue_transition(issue_id=ledger.recorded.pk, action="merge", actor=ledger.a.leader, into=ledger.reported.pk)
+    assert "into" in e.value.message_dict
+
+
+def test_reopen_withdraws_the_announcement(ledger):
+    i = act(ledger.handling, "escalate", ledger.branch, note="x")
+    i = act(i, "declare_unresolvable", ledger.a.secretary, announcement="暂无法解决")
+    i = act(i, "give_feedback", ledger.a.leader, channel="notice", text="公告", satisfaction="dissatisfied")
+    from issues.selectors import announcements
+
+    assert list(announcements(ledger.a.community)) == [i]
+    i = act(i, "reopen", ledger.a.leader, note="重新协调")
+    assert (i.announcement, i.announced_at) == ("", None)
+    assert list(announcements(ledger.a.community)) == []
+    assert i.events.filter(action="declare_unresolvable", data__announcement="暂无法解决").exists()
