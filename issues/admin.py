@@ -40,50 +40,19 @@ from . import calendar, excel, notifications, services, workflow
 from .models import (
     CalendarOverride,
     Category,
+    FeedbackChannel,
     Issue,
     Notification,
+    Satisfaction,
     Source,
     State,
     Supervision,
 )
 from .selectors import visible_issues
 
-# The permissions each admin group needs in this app (see grid.services.ADMIN_GROUPS, which today
-# grants the grid app's only). Kept here, next to the admin that checks them.
-ACTION_LABELS = {
-    "report": gettext_lazy("report"),
-    "resolve_on_spot": gettext_lazy("resolve on the spot"),
-    "record": gettext_lazy("record"),
-    "assign": gettext_lazy("assign"),
-    "submit_done": gettext_lazy("submit as done"),
-    "verify": gettext_lazy("verify"),
-    "reject": gettext_lazy("reject"),
-    "return": gettext_lazy("return"),
-    "refer_analysis": gettext_lazy("refer to joint analysis"),
-    "escalate": gettext_lazy("escalate to joint disposal"),
-    "declare_unresolvable": gettext_lazy("declare unresolvable"),
-    "give_feedback": gettext_lazy("give feedback"),
-    "reopen": gettext_lazy("reopen"),
-    "merge": gettext_lazy("merge as a duplicate"),
-    "request_extension": gettext_lazy("request an extension"),
-    "decide_extension": gettext_lazy("decide on the extension"),
-    "yellow_card": gettext_lazy("yellow card"),
-    "red_card": gettext_lazy("red card"),
-}
-
-FEEDBACK_CHANNELS = [
-    ("visit", gettext_lazy("home visit")),
-    ("phone", gettext_lazy("phone")),
-    ("sms", gettext_lazy("SMS")),
-    ("notice", gettext_lazy("notice")),
-]
-SATISFACTION = [
-    ("satisfied", gettext_lazy("satisfied")),
-    ("basically", gettext_lazy("basically satisfied")),
-    ("dissatisfied", gettext_lazy("dissatisfied")),
-]
-assert [c for c, _label in FEEDBACK_CHANNELS] == list(services.FEEDBACK_CHANNELS)
-assert [c for c, _label in SATISFACTION] == list(services.SATISFACTION)
+ACTION_LABELS = workflow.ACTION_LABELS
+FEEDBACK_CHANNELS = FeedbackChannel.choices
+SATISFACTION = Satisfaction.choices
 
 
 def action_label(action):

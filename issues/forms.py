@@ -14,7 +14,7 @@ from grid.models import GridNode, Level, Organisation, OrgKind, Role, RoleAssign
 from grid.uploads import check_image
 
 from . import services, workflow
-from .models import Category, CategoryGroup, Priority, Source
+from .models import Category, CategoryGroup, FeedbackChannel, Priority, Satisfaction, Source
 from .selectors import visible_issues
 
 # What a person reporting through the mobile pages may give as the source; `resident` is the public page's.
@@ -22,26 +22,7 @@ REPORT_SOURCES = [(s.value, s.label) for s in (Source.VISIT, Source.PATROL, Sour
 # Above this many micro-grids in scope (street staff), the place is typed as a code instead of picked.
 MAX_PLACE_CHOICES = 300
 
-ACTION_LABELS = {
-    "report": _("Reported"),
-    "resolve_on_spot": _("Resolve on the spot"),
-    "record": _("Record"),
-    "assign": _("Assign"),
-    "submit_done": _("Report it done"),
-    "verify": _("Verify"),
-    "reject": _("Reject"),
-    "return": _("Return"),
-    "refer_analysis": _("Refer to joint analysis"),
-    "escalate": _("Escalate to joint disposal"),
-    "declare_unresolvable": _("Declare unresolvable"),
-    "give_feedback": _("Give feedback"),
-    "reopen": _("Reopen"),
-    "request_extension": _("Request an extension"),
-    "decide_extension": _("Decide the extension"),
-    "merge": _("Merge as a duplicate"),
-    "yellow_card": _("Yellow card"),
-    "red_card": _("Red card"),
-}
+ACTION_LABELS = workflow.ACTION_LABELS
 
 # The note's label says what the note is for in each action.
 NOTE_LABELS = {
@@ -54,12 +35,8 @@ NOTE_LABELS = {
     "reopen": _("Why it is reopened"),
 }
 
-FEEDBACK_CHANNELS = [
-    ("visit", _("home visit")), ("phone", _("phone call")), ("sms", _("SMS")), ("notice", _("notice")),
-]
-SATISFACTION = [
-    ("satisfied", _("satisfied")), ("basically", _("basically satisfied")), ("dissatisfied", _("dissatisfied")),
-]
+FEEDBACK_CHANNELS = FeedbackChannel.choices
+SATISFACTION = Satisfaction.choices
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
 

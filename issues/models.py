@@ -81,6 +81,19 @@ class State(models.TextChoices):
 OPEN_STATES = tuple(s for s in State.values if s != State.CLOSED)
 
 
+class FeedbackChannel(models.TextChoices):
+    VISIT = "visit", _("home visit")
+    PHONE = "phone", _("phone call")
+    SMS = "sms", _("SMS")
+    NOTICE = "notice", _("notice")
+
+
+class Satisfaction(models.TextChoices):
+    SATISFIED = "satisfied", _("satisfied")
+    BASICALLY = "basically", _("basically satisfied")
+    DISSATISFIED = "dissatisfied", _("dissatisfied")
+
+
 class Source(models.TextChoices):
     PATROL = "patrol", _("joint patrol")
     VISIT = "visit", _("home visit")

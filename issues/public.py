@@ -38,7 +38,7 @@ from grid import selectors as grid_selectors
 from grid.models import GridNode, Level
 
 from . import selectors, services
-from .models import Issue, Source
+from .models import FeedbackChannel, Issue, Source
 from .public_forms import ReportForm
 
 WINDOW = 3600  # seconds: the limits are per hour
@@ -63,12 +63,7 @@ PUBLIC_ACTIONS = {
     "merge": _("Merged with a report of the same problem"),
 }
 
-FEEDBACK_CHANNELS = {
-    "visit": _("home visit"),
-    "phone": _("phone call"),
-    "sms": _("SMS"),
-    "notice": _("notice"),
-}
+FEEDBACK_CHANNELS = dict(FeedbackChannel.choices)
 
 MAX_MERGE_HOPS = 5
 

@@ -20,10 +20,12 @@ from . import calendar, notifications, signals, workflow
 from .models import (
     OPEN_STATES,
     Category,
+    FeedbackChannel,
     Issue,
     IssueCounter,
     IssueEvent,
     IssuePhoto,
+    Satisfaction,
     Source,
     State,
     Supervision,
@@ -31,8 +33,8 @@ from .models import (
 
 MAX_PHOTOS = 6
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud over the phone
-FEEDBACK_CHANNELS = ("visit", "phone", "sms", "notice")
-SATISFACTION = ("satisfied", "basically", "dissatisfied")
+FEEDBACK_CHANNELS = tuple(FeedbackChannel.values)
+SATISFACTION = tuple(Satisfaction.values)
 
 
 class IssueConflict(Exception):

@@ -8,6 +8,8 @@ SYSTEM (the periodic supervision job).
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext_lazy as _
+
 from grid.models import Role
 
 from .models import OPEN_STATES, State
@@ -61,6 +63,28 @@ def _rules():
 
 
 TABLE = _rules()
+
+# How staff pages name each action (buttons, timelines). Residents' pages word them for residents.
+ACTION_LABELS = {
+    "report": _("Reported"),
+    "resolve_on_spot": _("Resolve on the spot"),
+    "record": _("Record"),
+    "assign": _("Assign"),
+    "submit_done": _("Report it done"),
+    "verify": _("Verify"),
+    "reject": _("Reject"),
+    "return": _("Return"),
+    "refer_analysis": _("Refer to joint analysis"),
+    "escalate": _("Escalate to joint disposal"),
+    "declare_unresolvable": _("Declare unresolvable"),
+    "give_feedback": _("Give feedback"),
+    "reopen": _("Reopen"),
+    "request_extension": _("Request an extension"),
+    "decide_extension": _("Decide the extension"),
+    "merge": _("Merge as a duplicate"),
+    "yellow_card": _("Yellow card"),
+    "red_card": _("Red card"),
+}
 ACTIONS = sorted({action for _, action in TABLE})
 # Actions people take through the API and pages; the cards are the supervision job's.
 USER_ACTIONS = [a for a in ACTIONS if a not in ("yellow_card", "red_card")]
