@@ -13,6 +13,9 @@ from tests.factories import HouseholdFactory, OrganisationFactory, RoleFactory, 
 
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]
+PHONE = {"width": 360, "height": 740}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -107,3 +110,54 @@ def ledger(world):
                      handler_org=w.property.pk)
     w.other = act(issue(w.b.mg1, w.b.leader), "record", w.b.leader)  # community B's
     return w
+
+
+# --- real Chromium (Playwright's sync API driving the system browser) ----------------------------
+
+
+@pytest.fixture
+def chromium():
+    """A headless Chromium for one test. Browser tests are transactional (the live server's threads
+    must see the data) and not serialized_rollback: the factories get_or_create what data migrations
+    wrote, which a flushing test removes."""
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); CI requires it")
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to run then.
+    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            try:
+                yield browser
+            finally:
+                browser.close()
+                # ORM calls made while the event loop runs may open connections of their own; close
+                # them, or PostgreSQL refuses to drop the test database at the end.
+                connections.close_all()
+    finally:
+        if old is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
+
+
+@pytest.fixture
+def phone(chromium):
+    """A page at 360x740, as in a phone's WeChat browser, in Chinese."""
+    context = chromium.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def watch(page, origin):
+    """Lists that fill with requests leaving the site and with failed responses."""
+    foreign, failed = [], []
+    page.on("request", lambda r: None if r.url.startswith((origin, "data:", "blob:")) else foreign.append(r.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return foreign, failed

@@ -60,3 +60,11 @@ def test_trusted_proxy_middleware(rf, settings):
     assert seen.pop("ip") == "203.0.113.9"  # the hop our proxy saw, not what the client wrote
     mw(rf.get("/", REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="203.0.113.9"))
     assert seen.pop("ip") == "198.51.100.7"  # not a trusted proxy: the header is ignored
+
+
+def test_beat_schedule_names_registered_tasks():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, entry["task"]

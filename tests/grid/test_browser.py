@@ -1,71 +1,23 @@
 """A leader's mobile pages in a real Chromium at phone size (Playwright, sync API, system Chromium)."""
 
-import os
-import shutil
-
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 360, "height": 740}
+from tests.conftest import PHONE, watch
+
+VIEWPORT = PHONE
 SCREENSHOT = "/tmp/mobile.png"
 
-pytestmark = [
-    pytest.mark.browser,
-    # Transactional, so the live server's threads see the data. Not serialized_rollback: what the test
-    # needs from data migrations the factories get_or_create (see tests/issues/test_public.py).
-    pytest.mark.django_db(transaction=True),
-]
-
-
-@pytest.fixture
-def browser_page(async_unsafe_ok):
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); CI requires it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", is_mobile=True, has_touch=True)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-@pytest.fixture
-def async_unsafe_ok():
-    # Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to run then.
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def scroll_width(page):
     return page.evaluate("document.documentElement.scrollWidth")
 
 
-def test_leader_logs_in_and_reads_their_microgrid_on_a_phone(live_server, world, async_unsafe_ok, browser_page):
-    page = browser_page
+def test_leader_logs_in_and_reads_their_microgrid_on_a_phone(live_server, world, phone):
+    page = phone
     origin = live_server.url
-    foreign = []
-    page.on("request", lambda r: None if r.url.startswith((origin, "data:")) else foreign.append(r.url))
-    failed = []
-    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    foreign, failed = watch(page, origin)
 
     # Log in.
     page.goto(f"{origin}/m/login/")

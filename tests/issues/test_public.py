@@ -17,6 +17,7 @@ from issues import boards
 from issues.models import Category, Issue, IssueEvent, IssuePhoto, State
 from issues.public import client_ip
 from issues.public_forms import ReportForm
+from tests.conftest import PHONE, watch
 from tests.factories import RoleFactory, UserFactory, act, category, issue, node
 
 PUBLIC_PHONE = "13600001111"  # RoleFactory's public phone
@@ -593,51 +594,6 @@ def test_public_pages_render_in_chinese_too(world):
 
 # --- in a real browser ------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
-PHONE = {"width": 360, "height": 740}
-# The browser tests are transactional (the live server's threads must see the data). They are not
-# serialized_rollback: reloading the serialized database after an earlier transactional test's flush
-# (tests/issues/test_concurrency.py, even skipped) collides on the content types it re-created. What
-# they need they create themselves (factories use get_or_create for the data-migration rows).
-
-
-@pytest.fixture
-def chromium():
-    import os
-    import shutil
-
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); CI requires it")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to run then.
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            try:
-                yield browser
-            finally:
-                browser.close()
-                # ORM calls made while Playwright's event loop runs in this thread may open connections
-                # of their own (asgiref's per-context locals); close them, or PostgreSQL refuses to
-                # drop the test database at the end of the session.
-                connections.close_all()
-    finally:
-        if old is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
-
-
-def _watch(page, origin):
-    foreign, failed = [], []
-    page.on("request", lambda r: None if r.url.startswith((origin, "data:")) else foreign.append(r.url))
-    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    return foreign, failed
 
 
 @pytest.mark.browser
@@ -648,7 +604,7 @@ def test_a_resident_reports_with_a_photo_from_a_phone(live_server, world, chromi
     context = chromium.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    foreign, failed = _watch(page, origin)
+    foreign, failed = watch(page, origin)
     photo = tmp_path / "lamp.jpg"
     Image.new("RGB", (40, 30), "gray").save(photo, format="JPEG")
 
@@ -686,7 +642,7 @@ def test_the_batch_print_is_one_a4_page_per_microgrid(live_server, world, chromi
     context = chromium.new_context(viewport={"width": 1000, "height": 1400}, locale="zh-CN")
     page = context.new_page()
     page.set_default_timeout(15_000)
-    foreign, failed = _watch(page, origin)
+    foreign, failed = watch(page, origin)
     page.goto(f"{origin}{reverse('mobile:login')}")
     page.fill("#id_username", "staff")
     page.fill("#id_password", "pw-123456")
