@@ -18,6 +18,10 @@ from .models import CareTag, GridNode, Kind, Level, OrgKind, Organisation, Post,
 
 DEMO_PASSWORD = "jinyuan2023"
 
+# What the apps above add to a freshly built demo street: callables taking the street node,
+# registered from their AppConfig.ready (grid cannot import them).
+DEMO_STEPS = []
+
 COMMUNITIES = [
     "东街社区", "南街社区", "西街社区", "北街社区", "子龙社区", "文庙社区", "潘家街社区", "凤凰社区",
     "银都社区", "桥南社区", "川西社区", "金星村", "沙河村", "甲子村", "三岔村",

@@ -538,8 +538,8 @@ def street_purge(*, actor=None, street):
     rebuild). Users stay; they may hold roles elsewhere."""
     with tree_lock():
         subtree = GridNode.objects.filter(tree_id=street.tree_id)
-        Household.tags.through.objects.filter(household__street=street).delete()
-        Household.objects.filter(street=street).delete()
+        for model in scoped_row_models():  # households, issues, … with what hangs on them
+            model.objects.filter(street=street).delete()
         RoleAssignment.objects.filter(node__tree_id=street.tree_id).delete()
         Organisation.objects.filter(street=street).delete()
         # Children first: the nodes protect each other through `parent`.

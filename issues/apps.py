@@ -21,7 +21,12 @@ class IssuesConfig(AppConfig):
     verbose_name = _("Problem ledger")
 
     def ready(self):
+        from grid import demo
         from grid.services import admin_permissions_register
+
+        from .demo import build_demo_ledger
 
         for role, codenames in ADMIN_PERMISSIONS.items():
             admin_permissions_register(role, "issues", codenames)
+        if build_demo_ledger not in demo.DEMO_STEPS:
+            demo.DEMO_STEPS.append(build_demo_ledger)

@@ -92,3 +92,10 @@ def build_issues(*, street, count, seed=2023, days=365, batch=5000):
         for month, last in counters.items():
             IssueCounter.objects.update_or_create(street=street, month=month, defaults={"last": last})
     return made
+
+
+DEMO_ISSUES = 3000  # about a year of a street's ledger at Jinyuan's pace
+
+
+def build_demo_ledger(street):
+    return build_issues(street=street, count=DEMO_ISSUES)

@@ -30,6 +30,8 @@ class Command(BaseCommand):
                 services.street_purge(street=existing)
                 get_user_model().objects.filter(username__startswith=f"{code.lower()}_").delete()
             street = demo.build_street(code=code, name=name)
+            for step in demo.DEMO_STEPS:
+                step(street)
             User = get_user_model()
             if not User.objects.filter(username="admin").exists():
                 User.objects.create_superuser("admin", password=demo.DEMO_PASSWORD, name="系统管理员")
