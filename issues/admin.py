@@ -311,7 +311,7 @@ class IssueAdmin(ScopedAdmin):
                                                "card", "extension_until", "extension_reason", "reopen_count")}),
         (gettext_lazy("Analysis and disposal"), {"fields": ("common", "difficult", "plan", "announcement",
                                                             "announced_at", "merged_into")}),
-        (gettext_lazy("Record"), {"fields": ("version", "updated_at", "closed_at")}),
+        (gettext_lazy("Versions and times"), {"fields": ("version", "updated_at", "closed_at")}),
     )
 
     # -- scope and permissions --

@@ -161,9 +161,9 @@ class Issue(models.Model):
     extension_reason = models.CharField(_("extension reason"), max_length=500, blank=True)
     reopen_count = models.PositiveSmallIntegerField(_("reopened"), default=0)
     version = models.PositiveIntegerField(_("version"), default=1)
-    reported_at = models.DateTimeField(_("reported"), default=timezone.now, db_index=True)
+    reported_at = models.DateTimeField(_("report time"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
-    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closing time"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("issue")

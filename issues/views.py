@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.utils.translation import gettext_lazy
 
 from grid import selectors as grid_selectors
@@ -159,7 +160,7 @@ def _timeline(issue):
             facts.append((_("Resident's satisfaction"), satisfaction.get(d["satisfaction"], d["satisfaction"])))
         if d.get("common") or d.get("difficult"):
             flags = [str(x) for x, on in ((_("common"), d.get("common")), (_("difficult"), d.get("difficult"))) if on]
-            facts.append((_("Flagged"), ", ".join(flags)))
+            facts.append((_("Flagged"), pgettext("list separator", ", ").join(flags)))
         if d.get("announcement"):
             facts.append((_("Public announcement"), d["announcement"]))
         if d.get("into"):

@@ -56,6 +56,13 @@ def _default_language():
 
 
 @pytest.fixture
+def english():
+    """For tests that read a message's words: the messages in English, whatever the default."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
 def postgres_only(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://…); CI runs it")

@@ -734,7 +734,7 @@ def test_export_holds_exactly_the_filtered_rows(client, rich, superuser):
     w = rich
     client.force_login(superuser)
     header, rows = export(client)
-    assert header[:3] == ("ledger number", "reported", "title")
+    assert header[:3] == ("ledger number", "report time", "title")
     assert {r[0] for r in rows} == pick(w, *(ALL_A + ALL_B))
     cases = [
         ({"state__exact": "recorded"}, ("recorded", "other")),
@@ -764,7 +764,7 @@ def test_export_columns(client, ledger, staff):
     assert cells["handling organisation"] == w.property.name
     assert cells["due"] == timezone.localtime(w.handling.due_at).replace(tzinfo=None, microsecond=0)
     assert (cells["supervision"], cells["common problem"], cells["reopened"]) == ("none", "No", 0)
-    assert cells["closed"] is None
+    assert cells["closing time"] is None
 
 
 def test_export_masks_phones_without_the_phone_right(client, ledger, secretary, staff):

@@ -66,7 +66,7 @@ def test_feedback_reaches_the_resident_by_sms(ledger, gateway, django_capture_on
     assert Notification.objects.get(address="13912340000").status == Notification.Status.SENT
 
 
-def test_extension_decision_reaches_the_requester(ledger):
+def test_extension_decision_reaches_the_requester(ledger, english):
     i = act(ledger.handling, "request_extension", ledger.worker, reason="等配件", until="2099-01-01 12:00")
     act(i, "decide_extension", ledger.a.secretary, approve=False)
     n = Notification.objects.get(issue=i, recipient=ledger.worker, text__contains="extension")

@@ -178,7 +178,7 @@ class TestTransitions:
             services.issue_transition(issue_id=i.pk, action="give_feedback", actor=ledger.a.leader, **feedback)
         assert unchanged(i)
 
-    def test_merge(self, ledger):
+    def test_merge(self, ledger, english):
         dup = issue(ledger.a.mg1)
         i = act(dup, "merge", ledger.a.leader, into=ledger.recorded.pk)
         assert (i.state, i.merged_into) == (State.CLOSED, ledger.recorded)
@@ -300,7 +300,7 @@ class TestSupervision:
         with pytest.raises(PermissionDenied):
             services.issue_transition(issue_id=ledger.handling.pk, action="yellow_card", actor=ledger.staff)
 
-    def test_card_notifies_handler_and_secretary(self, ledger):
+    def test_card_notifies_handler_and_secretary(self, ledger, english):
         self.overdue(ledger, days_late=1)
         services.issues_mark_overdue()
         to = set(Notification.objects.filter(text__contains="overdue").values_list("recipient__username", flat=True))
