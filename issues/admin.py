@@ -48,6 +48,7 @@ from .models import (
     State,
     Supervision,
 )
+from .forms import ActionForm, PhotosField
 from .selectors import visible_issues
 
 ACTION_LABELS = workflow.ACTION_LABELS
@@ -107,35 +108,6 @@ class OverdueFilter(admin.SimpleListFilter):
 # --- the report form (adding an issue) -----------------------------------------------------------
 
 
-class MultipleFileInput(forms.FileInput):
-    allow_multiple_selected = True
-
-
-class PhotosField(forms.FileField):
-    """Several photos in one input; each is checked for type, size and pixels."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("label", gettext_lazy("photos"))
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, (list, tuple)) else ([data] if data else [])
-        files = [super(PhotosField, self).clean(f, initial) for f in files]
-        if len(files) > services.MAX_PHOTOS:
-            raise ValidationError(_("At most %d photos.") % services.MAX_PHOTOS)
-        errors = []
-        for f in files:
-            try:
-                check_image(f)
-            except ValidationError as e:
-                errors.extend(e.messages)
-        if errors:
-            raise ValidationError(errors)
-        return files
-
-
 REPORT_FIELDS = ("grid", "category", "title", "description", "source", "location", "priority",
                  "reporter_name", "reporter_phone")
 
@@ -165,26 +137,6 @@ class IssueReportForm(forms.ModelForm):
 
 # --- the action forms ------------------------------------------------------------------------------
 
-# The order in which an action's fields appear; the names are issue_transition's keywords.
-ACTION_FIELDS = ("handler_org", "handler_user", "due", "plan", "announcement", "channel", "text",
-                 "satisfaction", "into", "reason", "until", "approve", "common", "difficult", "note")
-PHOTO_ACTIONS = ("resolve_on_spot", "submit_done")
-
-
-def _textarea(label, max_length=2000, rows=3):
-    return forms.CharField(label=label, max_length=max_length, widget=forms.Textarea(attrs={"rows": rows}))
-
-
-def _when(label):
-    # Passed to the service as typed: it reads "2026-12-01 17:30", the browser's "2026-12-01T17:30",
-    # and a bare date as the close of that working day, and says so on the field when it cannot.
-    return forms.CharField(
-        label=label, max_length=40,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=gettext_lazy("Such as 2026-12-01 17:30; a date alone means the end of that working day."),
-    )
-
-
 def rule_for_form(issue, action):
     """The rule whose fields the form asks for: the current state's, or (when the state has moved
     on since the page was loaded) any rule of that action, so the service can say what is wrong."""
@@ -192,93 +144,6 @@ def rule_for_form(issue, action):
     if rule is None:
         rule = next((r for (_state, a), r in workflow.TABLE.items() if a == action), None)
     return rule
-
-
-class ActionForm(forms.Form):
-    """The fields of one workflow action on one issue, built from the workflow table's rule."""
-
-    required_css_class = "required"
-    version = forms.IntegerField(widget=forms.HiddenInput)
-
-    def __init__(self, *args, issue, action, rule, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.issue, self.action, self.user = issue, action, user
-        names = [n for n in ACTION_FIELDS if n in rule.required or n in rule.optional]
-        for name in names:
-            field = self._field(name)
-            if not isinstance(field, forms.BooleanField):
-                field.required = name in rule.required
-            self.fields[name] = field
-        if action in PHOTO_ACTIONS:
-            self.fields["photos"] = PhotosField()
-        # The category's deadline fills an empty due time.
-        if "due" in self.fields:
-            c = issue.category
-            self.fields["due"].help_text = _(
-                "Empty: %(n)s %(unit)s from now by the working-day calendar (the category's deadline)."
-            ) % {"n": c.deadline, "unit": c.get_deadline_unit_display()}
-
-    def _field(self, name):
-        issue = self.issue
-        if name == "note":
-            return _textarea(_("note"))
-        if name == "plan":
-            return _textarea(Issue._meta.get_field("plan").verbose_name, rows=5)
-        if name == "announcement":
-            return _textarea(Issue._meta.get_field("announcement").verbose_name, rows=5)
-        if name == "text":
-            return _textarea(_("what the resident was told"))
-        if name == "reason":
-            # The issue keeps the reason in a column of 500 characters.
-            return _textarea(_("reason"), max_length=Issue._meta.get_field("extension_reason").max_length)
-        if name == "handler_org":
-            orgs = Organisation.objects.filter(street_id=issue.street_id).order_by("kind", "name")
-            return forms.ModelChoiceField(orgs, label=Issue._meta.get_field("handler_org").verbose_name)
-        if name == "handler_user":
-            return forms.CharField(label=_("handler (username)"), max_length=150,
-                                   help_text=_("The login name of a person on a roster of this street."))
-        if name == "due":
-            return _when(Issue._meta.get_field("due_at").verbose_name)
-        if name == "until":
-            return _when(_("extend until"))
-        if name == "channel":
-            return forms.ChoiceField(label=_("channel"), choices=FEEDBACK_CHANNELS)
-        if name == "satisfaction":
-            return forms.ChoiceField(label=_("resident's satisfaction"), choices=SATISFACTION,
-                                     widget=forms.RadioSelect)
-        if name == "into":
-            return forms.CharField(label=_("duplicate of (ledger number)"), max_length=30)
-        if name == "approve":
-            return forms.TypedChoiceField(
-                label=_("decision"), choices=[("1", _("approve")), ("0", _("refuse"))],
-                coerce=lambda v: v == "1", widget=forms.RadioSelect,
-            )
-        if name in ("common", "difficult"):
-            return forms.BooleanField(label=Issue._meta.get_field(name).verbose_name, required=False)
-        raise KeyError(name)
-
-    def clean_into(self):
-        # People know issues by their ledger number; the service takes an id (and checks the rest).
-        value = (self.cleaned_data.get("into") or "").strip()
-        target = visible_issues(self.user).filter(number=value).values_list("pk", flat=True).first()
-        if target is None:
-            raise ValidationError(_("Unknown issue."))
-        return target
-
-    def service_data(self):
-        data = {}
-        for name, value in self.cleaned_data.items():
-            if name in ("version", "photos"):
-                continue
-            if isinstance(value, Organisation):
-                value = value.pk
-            data[name] = value
-        return data
-
-    def add_service_errors(self, error):
-        by_field = error.message_dict if hasattr(error, "error_dict") else {None: error.messages}
-        for name, errors in by_field.items():
-            self.add_error(name if name in self.fields else None, errors)
 
 
 # --- the ledger --------------------------------------------------------------------------------------

@@ -38,9 +38,6 @@ NOTE_LABELS = {
 FEEDBACK_CHANNELS = FeedbackChannel.choices
 SATISFACTION = Satisfaction.choices
 
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
-
-
 class MultiplePhotoInput(forms.FileInput):
     allow_multiple_selected = True
 
@@ -64,10 +61,22 @@ class PhotosField(forms.FileField):
         return files
 
 
-def datetime_field(**kwargs):
-    return forms.DateTimeField(
-        input_formats=DATETIME_FORMATS,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+class ServiceErrorsMixin:
+    def add_service_errors(self, error):
+        """A service's ValidationError onto the form: its fields where the form has them, else on top."""
+        if hasattr(error, "error_dict"):
+            for name, errors in error.error_dict.items():
+                for e in errors:
+                    self.add_error(name if name in self.fields else None, e)
+        else:
+            self.add_error(None, error)
+
+
+def when_field(**kwargs):
+    # Passed to the service as typed: it reads "2026-12-01 17:30", the browser's "2026-12-01T17:30",
+    # and a bare date as the close of that working day, and says so on the field when it cannot.
+    return forms.CharField(
+        max_length=40, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         **kwargs,
     )
 
@@ -85,7 +94,7 @@ def place_label(node, path):
     return f"{node.name} · {compound.name}" if compound else node.name
 
 
-class ReportForm(forms.Form):
+class ReportForm(ServiceErrorsMixin, forms.Form):
     grid = forms.ModelChoiceField(queryset=GridNode.objects.none(), to_field_name="code", label=_("Place"),
                                   error_messages={"invalid_choice": _("Choose a place in your grid.")})
     category = forms.ModelChoiceField(queryset=Category.objects.none(), label=_("Category"))
@@ -151,17 +160,19 @@ class ReportForm(forms.Form):
 # --- workflow actions -----------------------------------------------------------------------------
 
 
-class ActionForm(forms.Form):
-    """The fields of one workflow action for one issue in its current state (workflow.Rule)."""
+class ActionForm(ServiceErrorsMixin, forms.Form):
+    """The fields of one workflow action for one issue (the workflow table's rule), for the mobile
+    pages and the admin alike. `rule` defaults to the one of the issue's current state."""
 
+    required_css_class = "required"
     version = forms.IntegerField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, issue, action, user, **kwargs):
+    def __init__(self, *args, issue, action, user, rule=None, **kwargs):
         kwargs.setdefault("auto_id", f"id_{action}_%s")  # several of these forms share one page
         super().__init__(*args, **kwargs)
         self.issue, self.action, self.user = issue, action, user
         self.label = ACTION_LABELS.get(action, action)
-        rule = workflow.rule_for(issue.state, action)
+        rule = rule or workflow.rule_for(issue.state, action)
         names = list(rule.required) + [n for n in rule.optional if n not in rule.required]
         for name in names:
             self.fields[name] = self._field(name, name in rule.required)
@@ -197,10 +208,12 @@ class ActionForm(forms.Form):
             return forms.CharField(label=_("Handling person (username)"), required=required, max_length=150,
                                    widget=forms.TextInput(attrs={"autocapitalize": "none", "list": "handler-users"}))
         if name == "due":
-            return datetime_field(label=_("Due"), required=required,
-                                  help_text=_("Leave empty to take the category's deadline on working days."))
+            c = self.issue.category
+            return when_field(label=_("Due"), required=required, help_text=_(
+                "Empty: %(n)s %(unit)s from now by the working-day calendar (the category's deadline)."
+            ) % {"n": c.deadline, "unit": c.get_deadline_unit_display()})
         if name == "until":
-            return datetime_field(label=_("Extend until"), required=required)
+            return when_field(label=_("Extend until"), required=required)
         if name == "channel":
             return forms.ChoiceField(label=_("How the resident was told"), required=required,
                                      choices=FEEDBACK_CHANNELS, widget=forms.RadioSelect)

@@ -66,16 +66,6 @@ def _message(exc, default):
     return exc.args[0] if exc.args and isinstance(exc.args[0], str) else default
 
 
-def _put_errors(form, exc):
-    """A service's ValidationError onto the form: its fields where the form has them, else on top."""
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            for error in errors:
-                form.add_error(name if name in form.fields else None, error)
-    else:
-        form.add_error(None, exc)
-
-
 def _when(value):
     if isinstance(value, str):
         value = parse_datetime(value)
@@ -103,7 +93,7 @@ def report(request):
             except PermissionDenied as e:
                 form.add_error("grid", _message(e, _("This place is outside your grid.")))
             except ValidationError as e:
-                _put_errors(form, e)
+                form.add_service_errors(e)
             else:
                 messages.success(request, _("Issue %(number)s is in the ledger. Resolve it on the spot or record it.")
                                  % {"number": issue.number})
@@ -259,7 +249,7 @@ def act(request, pk, action):
             for text in e.messages:
                 messages.error(request, text)
             return back
-        _put_errors(form, e)
+        form.add_service_errors(e)
         return _detail(request, issue, bound=form)
     except PermissionDenied as e:
         messages.error(request, _message(e, _("Your role does not allow this action on this issue.")))

@@ -450,8 +450,9 @@ def test_merge_into_an_unknown_or_the_same_issue_is_a_form_error(client, ledger,
     w = ledger
     client.force_login(secretary)
     before = state_and_log(w.recorded)
-    for into, message in [(w.other.number, "Unknown issue."),  # community B's: not visible to A's secretary
-                          (str(w.handling.pk), "Unknown issue."),  # an id is not a ledger number
+    unknown = "No issue with that number in your grid."
+    for into, message in [(w.other.number, unknown),  # community B's: not visible to A's secretary
+                          (str(w.handling.pk), unknown),  # an id is not a ledger number
                           (w.recorded.number, "An issue cannot be a duplicate of itself.")]:
         response = client.post(act_url(w.recorded, "merge"), {"version": w.recorded.version, "into": into})
         assert response.status_code == 200
@@ -592,7 +593,7 @@ WALK = [
      lambda i, w: i.merged_into == w.handling),
     ("handling", "worker", "request_extension", lambda w: {"reason": "等配件", "until": in_days(3, w.handling.due_at)},
      State.HANDLING, lambda i, w: i.extension_reason == "等配件" and i.extension_until is not None),
-    ("extension_asked", "staff", "decide_extension", {"approve": "1", "note": "同意"}, State.HANDLING,
+    ("extension_asked", "staff", "decide_extension", {"approve": "yes", "note": "同意"}, State.HANDLING,
      lambda i, w: i.extension_until is None and local_minute(i.due_at) == in_days(3, w.handling.due_at)),
 ]
 STARTS = {"reported": lambda w: w.reported, "recorded": _recorded, "handling": _handling, "verifying": _verifying,
