@@ -43,6 +43,9 @@ else:
         )
     }
     REDIS_URL = os.environ.get("REDIS_URL", "")
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Writers queue for the lock instead of failing with "database is locked" (embedded mode, tests).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 
 # Reverse proxies whose X-Forwarded-For is believed (their own addresses), comma-separated.
 TRUSTED_PROXIES = [p for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p]

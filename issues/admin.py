@@ -33,7 +33,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from grid import selectors as grid_selectors
 from grid.admin import NotFoundMixin, ReadOnlyMixin, ScopedAdmin, SubtreeFilter
-from grid.models import Level, Organisation, mask_phone
+from grid.models import PHONE_RE, Level, Organisation, mask_phone
 from grid.uploads import check_image
 
 from . import calendar, excel, notifications, services, workflow
@@ -527,7 +527,8 @@ class NotificationAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("address"))
     def masked_address(self, n):
-        return mask_phone(n.address) if n.channel == "sms" else n.address
+        # A phone number is masked on every channel (a console message may be addressed to one).
+        return mask_phone(n.address) if PHONE_RE.match(n.address or "") else n.address
 
     def has_retry_permission(self, request):
         opts = self.opts
@@ -539,7 +540,7 @@ class NotificationAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
         skipped = queryset.count() - len(failed)
         # A fresh round of attempts: what fails again now stays pending for the outbox task.
         Notification.objects.filter(pk__in=failed, status=Notification.Status.FAILED).update(
-            status=Notification.Status.PENDING, attempts=0)
+            status=Notification.Status.PENDING, attempts=0, next_attempt_at=None)
         sent = waiting = 0
         for pk in failed:
             try:

@@ -84,3 +84,21 @@ def due_after(start, amount, unit):
                 remaining -= close - begin
         day += datetime.timedelta(days=1)
         moment = _window(day)[0]
+
+
+def working_hours_between(start, end):
+    """Working hours (a float) from `start` to `end` on the calendar: the inverse of due_after."""
+    start, end = timezone.localtime(start), timezone.localtime(end)
+    if end <= start:
+        return 0.0
+    calendar = workdays(start.date(), end.date())
+    total = datetime.timedelta(0)
+    day = start.date()
+    while day <= end.date():
+        if calendar[day]:
+            open_, close = _window(day)
+            begin, finish = max(open_, start), min(close, end)
+            if finish > begin:
+                total += finish - begin
+        day += datetime.timedelta(days=1)
+    return total.total_seconds() / 3600

@@ -87,6 +87,9 @@ def build_issues(*, street, count, seed=2023, days=365, batch=5000):
                     events.append(IssueEvent(issue=issue, action=action, from_state=previous, to_state=to,
                                              created_at=when, data=data))
                     previous, when = to, when + datetime.timedelta(hours=rng.randint(1, 30))
+                if issue.supervision == Supervision.YELLOW:  # each card is an event, as the job writes it
+                    events.append(IssueEvent(issue=issue, action="yellow_card", from_state=State.HANDLING,
+                                             to_state=State.HANDLING, created_at=issue.due_at))
             IssueEvent.objects.bulk_create(events, batch_size=batch)
             made += n
         for month, last in counters.items():

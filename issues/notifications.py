@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from grid.models import Role, RoleAssignment
+from grid.models import PHONE_RE, Role, RoleAssignment, mask_phone
 
 from .models import Channel, Notification
 
@@ -77,10 +77,11 @@ def recipients_for(issue, event):
         seen.add(user.pk)
         channel, address = _user_address(user)
         rows.append((user, channel, address, text))
-    if event.action == "give_feedback" and issue.source == "resident" and issue.reporter_phone:
-        channel = Channel.SMS if settings.SMS_GATEWAY_URL else Channel.CONSOLE
+    # A resident who left a phone hears the feedback by SMS; without a gateway there is no way to
+    # reach them (and their number is not written anywhere else).
+    if event.action == "give_feedback" and issue.reporter_phone and settings.SMS_GATEWAY_URL:
         text = _("Your report %(number)s has been answered: %(text)s") % {"number": issue.number, "text": event.data.get("text", "")}
-        rows.append((None, channel, issue.reporter_phone, text))
+        rows.append((None, Channel.SMS, issue.reporter_phone, text))
     return rows
 
 
@@ -103,12 +104,20 @@ def queue_for_event(issue, event):
     return created
 
 
-def deliver(notification_id):
-    """Send one message; safe to call again (a sent message is not sent twice). A failure is
-    recorded on the row; DeliveryError then asks the caller (the Celery task) to retry later."""
+def backoff(attempts):
+    """How long after a failed attempt the next one may come: 30 s, 1 min, 2 min, 4 min, …"""
+    return timezone.timedelta(seconds=30 * 2 ** max(attempts - 1, 0))
+
+
+def deliver(notification_id, force=False):
+    """Send one message; safe to call again (a sent message is not sent twice, a failed one not before
+    its back-off has passed unless `force`). A failure is recorded on the row; DeliveryError then asks
+    the caller (the Celery task) to retry later."""
     with transaction.atomic():
         n = Notification.objects.select_for_update().filter(pk=notification_id).first()
         if n is None or n.status != Notification.Status.PENDING:
+            return n
+        if not force and n.next_attempt_at and n.next_attempt_at > timezone.now():
             return n
         try:
             _send(n)
@@ -121,7 +130,8 @@ def deliver(notification_id):
         else:
             n.last_error = str(error)[:500]
             n.status = Notification.Status.FAILED if n.attempts >= MAX_ATTEMPTS else Notification.Status.PENDING
-        n.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+            n.next_attempt_at = timezone.now() + backoff(n.attempts)
+        n.save(update_fields=["attempts", "status", "sent_at", "last_error", "next_attempt_at"])
     if error is not None and n.status == Notification.Status.PENDING:
         raise DeliveryError(n.last_error) from error
     return n
@@ -129,7 +139,7 @@ def deliver(notification_id):
 
 def _send(n):
     if n.channel == Channel.CONSOLE:
-        log.info("notification to %s: %s", n.address, n.text)
+        log.info("notification to %s: %s", mask_phone(n.address) if PHONE_RE.match(n.address) else n.address, n.text)
     elif n.channel == Channel.EMAIL:
         send_mail(n.subject or _("Micro-grid governance"), n.text, settings.DEFAULT_FROM_EMAIL, [n.address])
     elif n.channel == Channel.SMS:

@@ -15,6 +15,9 @@ def handler_orgs(user):
     )
 
 
+MAX_NAMED = 500
+
+
 def visible_issues(user):
     """Issues in the user's scope, plus — for property-company staff and named handlers — those
     assigned to their company or to them, wherever they are."""
@@ -29,7 +32,9 @@ def visible_issues(user):
         return Issue.objects.filter(theirs)
     # What is theirs outside their scope is rare and small: naming those rows keeps the scope filter
     # a plain indexed one (an OR with another column would make the database scan the ledger).
-    outside = list(Issue.objects.filter(theirs).exclude(q).values_list("pk", flat=True))
+    outside = list(Issue.objects.filter(theirs).exclude(q).values_list("pk", flat=True)[:MAX_NAMED + 1])
+    if len(outside) > MAX_NAMED:  # a company's whole ledger: let the database take the subquery
+        outside = Issue.objects.filter(theirs).values("pk")
     return Issue.objects.filter(q | Q(pk__in=outside)) if outside else Issue.objects.filter(q)
 
 

@@ -20,6 +20,7 @@ from . import calendar, notifications, signals, workflow
 from .models import (
     OPEN_STATES,
     Category,
+    DeadlineUnit,
     FeedbackChannel,
     Issue,
     IssueCounter,
@@ -55,7 +56,7 @@ def _next_number(street, when):
                 return f"{street.code}-{month}-{counter.last:05d}"
         except IntegrityError:  # two first reports of a month raced to create the counter
             continue
-    raise IssueConflict("could not number the issue")
+    raise IssueConflict(_("Too many reports at once; please send it again."))
 
 
 def _tracking_code():
@@ -180,7 +181,10 @@ def _when(data, name, errors):
             # A bare date means the end of that working day.
             parsed = datetime.datetime.combine(datetime.date.fromisoformat(value), _close_of_day())
         except ValueError:
-            parsed = parse_datetime(value)
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:  # well-formed but impossible, such as 30 February
+                parsed = None
         if parsed is None:
             errors[name] = _("Enter a date and time such as 2026-12-01 17:30.")
             return None
@@ -261,8 +265,8 @@ def _validate(issue, action, rule, actor, data):
         clean["into"] = target
     elif action == "request_extension":
         until = _when(data, "until", errors)
-        if until is not None and issue.due_at and until <= issue.due_at:
-            errors["until"] = _("Ask for a time after the current due time.")
+        if until is not None and ((issue.due_at and until <= issue.due_at) or until <= timezone.now()):
+            errors["until"] = _("Ask for a time after the current due time, in the future.")
         clean["until"] = until
         if "until" not in errors and until is None:
             errors["until"] = _("This field is required.")
@@ -284,7 +288,10 @@ def _precondition_errors(issue, action, actor, roles=None):
         if actor is not None and (handler or _last_event(issue, "submit_done", "actor_id") == actor.pk):
             return {"actor": _("The handler cannot verify their own work; another person must.")}
     elif action == "reopen":
-        if (_last_event(issue, "give_feedback", "data") or {}).get("satisfaction") != "dissatisfied":
+        # Closed by the resident's dissatisfied feedback, not by a merge or an earlier cycle.
+        last = issue.events.order_by("-created_at", "-id").first()
+        if issue.merged_into_id or last is None or last.action != "give_feedback" \
+                or last.data.get("satisfaction") != "dissatisfied":
             return {"action": _("Only an issue whose resident was dissatisfied can be reopened.")}
     elif action == "request_extension":
         if issue.extension_until:
@@ -346,7 +353,7 @@ def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data
         rule = workflow.rule_for(issue.state, action)
         if rule is None:
             raise ValidationError({"action": _("“%(action)s” is not possible while the issue is %(state)s.") % {
-                "action": action, "state": issue.get_state_display()}})
+                "action": workflow.ACTION_LABELS.get(action, action), "state": issue.get_state_display()}})
         if not actor_roles(actor, issue) & set(rule.roles):
             raise PermissionDenied(_("Your role does not allow this action on this issue."))
         clean = _validate(issue, action, rule, actor, data)
@@ -412,6 +419,9 @@ def _apply(issue, action, clean, to_state, now):
         put(supervision=Supervision.YELLOW)
     elif action == "red_card":
         put(supervision=Supervision.RED)
+    if (action == "assign" or to_state != State.HANDLING) and (issue.extension_until or issue.extension_reason):
+        # A waiting extension request belongs to the assignment it was made under.
+        put(extension_until=None, extension_reason="")
     if to_state == State.CLOSED:
         put(closed_at=now)
     return changed
@@ -436,8 +446,9 @@ def issues_mark_overdue():
     given = {"yellow_card": 0, "red_card": 0}
     candidates = Issue.objects.filter(state=State.HANDLING, due_at__lt=now, supervision__lt=Supervision.RED)
     for issue_id, due, assigned, level in candidates.values_list("pk", "due_at", "assigned_at", "supervision"):
-        span = (due - assigned) if assigned else datetime.timedelta(0)
-        red_at = due + span * settings.RED_CARD_FACTOR
+        # Late by the factor of its own deadline again, counted in working hours like the deadline.
+        span = calendar.working_hours_between(assigned, due) if assigned else 0
+        red_at = calendar.due_after(due, span * settings.RED_CARD_FACTOR, DeadlineUnit.HOURS) if span else due
         wanted = ["yellow_card"] if level == Supervision.NONE else []
         if now >= red_at:
             wanted.append("red_card")

@@ -81,8 +81,9 @@ def test_gateway_failure_is_recorded_and_retried(ledger, gateway, settings):
     n.refresh_from_db()
     assert (n.status, n.attempts) == (Notification.Status.PENDING, 1) and "500" in n.last_error
     gateway.status = 200
-    assert notifications.deliver(n.pk).status == Notification.Status.SENT
-    assert notifications.deliver(n.pk).attempts == 2  # delivering again sends nothing more
+    assert notifications.deliver(n.pk).status == Notification.Status.PENDING  # its back-off has not passed
+    assert notifications.deliver(n.pk, force=True).status == Notification.Status.SENT
+    assert notifications.deliver(n.pk, force=True).attempts == 2  # delivering again sends nothing more
     assert len(gateway.received) == 2
 
 
@@ -91,8 +92,25 @@ def test_gives_up_after_max_attempts(settings):
     n = Notification.objects.create(key="t2", channel="sms", address="13800000000", text="x")
     for _ in range(notifications.MAX_ATTEMPTS - 1):
         with pytest.raises(notifications.DeliveryError):
-            notifications.deliver(n.pk)
-    assert notifications.deliver(n.pk).status == Notification.Status.FAILED
+            notifications.deliver(n.pk, force=True)
+    assert notifications.deliver(n.pk, force=True).status == Notification.Status.FAILED
+
+
+def test_the_outbox_sweep_waits_for_the_back_off(settings):
+    from django.utils import timezone
+
+    from issues.tasks import flush_outbox
+
+    settings.SMS_GATEWAY_URL = ""
+    n = Notification.objects.create(key="t4", channel="sms", address="13800000000", text="x",
+                                    created_at=timezone.now() - timezone.timedelta(minutes=5))
+    for _ in range(3):  # a gateway outage: the sweep every minute must not burn the attempts
+        flush_outbox()
+    n.refresh_from_db()
+    assert (n.attempts, n.status) == (1, Notification.Status.PENDING)
+    Notification.objects.filter(pk=n.pk).update(next_attempt_at=timezone.now() - timezone.timedelta(seconds=1))
+    flush_outbox()
+    assert Notification.objects.get(pk=n.pk).attempts == 2
 
 
 def test_email_channel(ledger, settings, django_capture_on_commit_callbacks):

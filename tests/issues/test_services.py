@@ -346,3 +346,57 @@ def test_reopen_withdraws_the_announcement(ledger):
     assert (i.announcement, i.announced_at) == ("", None)
     assert list(announcements(ledger.a.community)) == []
     assert i.events.filter(action="declare_unresolvable", data__announcement="暂无法解决").exists()
+
+
+class TestReviewFindings:
+    def test_impossible_date_is_a_field_error(self, ledger):
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=ledger.recorded.pk, action="assign", actor=ledger.a.secretary,
+                                      handler_org=ledger.property.pk, due="2027-02-30T10:00")
+        assert "due" in e.value.message_dict
+
+    def test_reassignment_drops_a_waiting_extension_request(self, ledger):
+        i = act(ledger.handling, "request_extension", ledger.worker, reason="等", until="2099-01-01")
+        i = act(i, "escalate", ledger.branch, note="协商不成")
+        assert i.extension_until is None
+        i = act(i, "assign", ledger.a.secretary, handler_org=ledger.property.pk, plan="方案")
+        assert "decide_extension" not in services.allowed_actions(ledger.a.secretary, i)
+        assert "request_extension" in services.allowed_actions(ledger.worker, i)
+
+    def test_extension_until_must_be_in_the_future(self, ledger):
+        Issue.objects.filter(pk=ledger.handling.pk).update(due_at=timezone.now() - datetime.timedelta(days=3))
+        with pytest.raises(ValidationError) as e:
+            services.issue_transition(issue_id=ledger.handling.pk, action="request_extension", actor=ledger.worker,
+                                      reason="等", until=timezone.now() - datetime.timedelta(days=1))
+        assert "until" in e.value.message_dict
+
+    def test_a_merged_duplicate_cannot_be_reopened(self, ledger):
+        i = act(issue(ledger.a.mg1, ledger.a.leader), "resolve_on_spot", ledger.a.leader, note="ok")
+        i = act(i, "give_feedback", ledger.a.leader, channel="visit", text="x", satisfaction="dissatisfied")
+        i = act(i, "reopen", ledger.a.leader, note="again")
+        i = act(i, "merge", ledger.a.leader, into=ledger.recorded.pk)
+        assert "reopen" not in services.allowed_actions(ledger.a.leader, i)
+
+    def test_red_card_counts_working_hours(self, ledger, settings):
+        from issues import calendar
+
+        # Assigned Friday 16:00 with 8 working hours: due Monday 15:30; red half a deadline later.
+        tz = timezone.get_current_timezone()
+        assigned = datetime.datetime(2026, 11, 27, 16, 0, tzinfo=tz)
+        due = calendar.due_after(assigned, 8, "hours")
+        assert due == datetime.datetime(2026, 11, 30, 15, 30, tzinfo=tz)
+        assert calendar.working_hours_between(assigned, due) == 8
+        assert calendar.due_after(due, 8 * settings.RED_CARD_FACTOR, "hours") == datetime.datetime(2026, 12, 1, 11, 0, tzinfo=tz)
+
+    def test_hotline_caller_hears_the_feedback(self, ledger, settings, django_capture_on_commit_callbacks):
+        settings.SMS_GATEWAY_URL = "http://127.0.0.1:9/unused"
+        i = issue(ledger.a.mg1, ledger.a.leader, source="hotline", reporter_phone="13900001111")
+        i = act(i, "resolve_on_spot", ledger.a.leader, note="ok")
+        act(i, "give_feedback", ledger.a.leader, channel="sms", text="已处理", satisfaction="satisfied")
+        assert Notification.objects.filter(address="13900001111", channel="sms").exists()
+
+    def test_no_gateway_no_resident_message(self, ledger, settings):
+        settings.SMS_GATEWAY_URL = ""
+        i = act(ledger.reported, "resolve_on_spot", ledger.a.leader, note="ok")
+        act(i, "give_feedback", ledger.a.leader, channel="phone", text="已处理", satisfaction="satisfied")
+        assert not Notification.objects.filter(address="13912340000").exists()
