@@ -29,7 +29,7 @@ def _required(name):
 if PRODUCTION:
     SECRET_KEY = _required("SECRET_KEY")
     DEBUG = os.environ.get("DEBUG", "") == "1"
-    ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h]
+    ALLOWED_HOSTS = [h for h in _required("ALLOWED_HOSTS").split(",") if h]
     DATABASES = {"default": dj_database_url.parse(_required("DATABASE_URL"), conn_max_age=60)}
     REDIS_URL = _required("REDIS_URL")
 else:

@@ -4,7 +4,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -49,7 +48,7 @@ class SubtreeFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        node = selectors.visible_nodes(request.user).filter(pk=self.value()).first()
+        node = selectors.visible_node(request.user, self.value())
         if node is None:
             return queryset.none()
         return queryset.filter(selectors.subtree_q(node, self.via))
@@ -125,6 +124,8 @@ class ScopedAdmin(NotFoundMixin, admin.ModelAdmin):
             kwargs["queryset"] = selectors.visible_nodes(request.user)
         elif db_field.related_model is Organisation:
             kwargs["queryset"] = selectors.visible_organisations(request.user)
+        elif db_field.related_model is User:
+            kwargs["queryset"] = selectors.visible_users(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
@@ -170,9 +171,7 @@ class ExcelMixin:
         ] + super().get_urls()
 
     def export_args(self, request):
-        node = None
-        if request.GET.get("ancestor"):
-            node = selectors.visible_nodes(request.user).filter(pk=request.GET["ancestor"]).first()
+        node = selectors.visible_node(request.user, request.GET.get("ancestor"))
         return {"root": node} if node else {}
 
     def export_view(self, request):
@@ -234,8 +233,12 @@ class NodeForm(forms.ModelForm):
             check_image(image)
         return image
 
+    may_create_streets = False  # set per request by GridNodeAdmin.get_form
+
     def clean(self):
         data = super().clean()
+        if not self.instance.pk and data.get("level") == Level.STREET and not self.may_create_streets:
+            self.add_error("level", _("Only an administrator may create a street."))
         if self.instance.pk and "level" in self.changed_data:
             self.add_error("level", _("The level of an existing node cannot change; create a new node."))
         if {"level", "parent"} <= data.keys():
@@ -294,8 +297,15 @@ class GridNodeAdmin(ExcelMixin, ScopedAdmin, MPTTModelAdmin):
             qs = qs.filter(level=Level.MICROGRID)
         return qs, dup
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.may_create_streets = request.user.is_superuser
+        return form
+
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
+        if data.get("floor_plan") is False:  # the "clear" box of the file input
+            data["floor_plan"] = ""
         if not change:
             saved = services.node_create(actor=request.user, **{f: form.cleaned_data.get(f) for f in (
                 "name", "code", "level", "kind", "parent", "boundary", "floor_plan")})
@@ -311,9 +321,15 @@ class GridNodeAdmin(ExcelMixin, ScopedAdmin, MPTTModelAdmin):
 
 
 class PhoneMaskingMixin:
-    """Users without the phone right see phones masked and read-only."""
+    """Users without the phone right see phones masked and read-only, and cannot filter on them
+    (a `phone__startswith` in the URL would read a number digit by digit)."""
 
     phone_fields = ("phone",)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup.split("__")[0] in self.phone_fields and not selectors.can_see_phones(request.user if request else None):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_readonly_fields(self, request, obj=None):
         ro = list(super().get_readonly_fields(request, obj))
@@ -392,9 +408,24 @@ class HouseholdAdmin(ExcelMixin, PhoneMaskingMixin, ScopedAdmin):
         services.household_delete(actor=request.user, household=obj)
 
 
+class OrganisationForm(forms.ModelForm):
+    class Meta:
+        model = Organisation
+        fields = ["name", "kind", "phone", "street", "nodes"]
+
+    def clean(self):
+        data = super().clean()
+        street, nodes = data.get("street"), data.get("nodes") or []
+        foreign = [n.code for n in nodes if street is not None and n.tree_id != street.tree_id]
+        if foreign:
+            self.add_error("nodes", _("These nodes are in another street: %s") % ", ".join(foreign))
+        return data
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(ExcelMixin, ScopedAdmin):
     register = "organisations"
+    form = OrganisationForm
     list_display = ["name", "kind", "phone", "street"]
     list_filter = ["kind"]
     search_fields = ["name"]
@@ -413,6 +444,9 @@ class OrganisationAdmin(ExcelMixin, ScopedAdmin):
     def save_related(self, request, form, formsets, change):
         form.save_m2m = lambda: None
         super().save_related(request, form, formsets, change)
+
+    def delete_model(self, request, obj):
+        services.organisation_delete(actor=request.user, organisation=obj)
 
 
 class RosterForm(forms.ModelForm):
@@ -483,7 +517,18 @@ class RoleAssignmentAdmin(ExcelMixin, ScopedAdmin):
 
 @admin.register(CareTag)
 class CareTagAdmin(admin.ModelAdmin):
+    """One list for every street: only administrators change it."""
+
     list_display = ["code", "name"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 @admin.register(ChangeLog)
@@ -517,17 +562,21 @@ class UserAdmin(NotFoundMixin, PhoneMaskingMixin, BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "name", "password1", "password2")}),)
 
+    # Who may grant powers: administrators only. Street staff manage their people's logins.
+    POWER_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined")
+
     def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if selectors.scope_roots(request.user) is None:
-            return qs
-        # Others see the people on the rosters they can see. Those who appoint people also see the
-        # logins on no roster yet: otherwise a user they have just added vanishes ("does not exist")
-        # and cannot be found in the roster form's user search.
-        visible = Q(pk__in=selectors.visible_roles(request.user).values("user_id"))
-        if request.user.has_perm("grid.add_roleassignment"):
-            visible |= ~Q(pk__in=RoleAssignment.objects.values("user_id"))
-        return qs.filter(visible)
+        # A user just added stays visible (no roster line yet), so the roster form can find them.
+        return selectors.visible_users(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        ro = list(super().get_readonly_fields(request, obj))
+        return ro if request.user.is_superuser else ro + [f for f in self.POWER_FIELDS if f not in ro]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

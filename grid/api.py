@@ -116,6 +116,7 @@ class HouseholdViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = HouseholdSerializer
     filterset_class = HouseholdFilter
     search_fields = ["head", "building", "room"]
+    ordering_fields = ["id", "head", "members"]  # never the phone: sorting would reveal masked digits
 
     def get_queryset(self):
         return selectors.visible_households(self.request.user).prefetch_related("tags").order_by("id")
@@ -125,6 +126,7 @@ class RoleViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RoleSerializer
     filterset_class = RoleFilter
     search_fields = ["user__username", "user__name"]
+    ordering_fields = ["id", "start", "end", "role"]
 
     def get_queryset(self):
         return selectors.visible_roles(self.request.user).select_related("user").order_by("id")
@@ -134,6 +136,7 @@ class OrganisationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = OrganisationSerializer
     filterset_class = OrganisationFilter
     search_fields = ["name"]
+    ordering_fields = ["id", "name", "kind"]
 
     def get_queryset(self):
         return selectors.visible_organisations(self.request.user).prefetch_related("nodes").order_by("id")

@@ -276,6 +276,8 @@ def import_tree(file, *, actor):
             continue
         if parent_level == Level.MICROGRID:
             errors.append(RowError(n, label["parent_code"], _("A micro-grid is a leaf: nothing can hang under it.")))
+        elif parent_level == Level.STREET and level != Level.COMMUNITY:
+            errors.append(RowError(n, label["parent_code"], _("Only communities hang directly under a street.")))
         elif parent_level is not None and level <= parent_level:
             errors.append(RowError(n, label["level"], _("A node must be at a deeper level than its parent.")))
     _fail_if(errors)

@@ -1,11 +1,26 @@
 import django_filters
+from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import CareTag, GridNode, Household, Organisation, RoleAssignment
 from .selectors import subtree_q
 
 
-class AncestorFilter(django_filters.NumberFilter):
+class IdField(forms.IntegerField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**62)
+        super().__init__(*args, **kwargs)
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An id from the request: a whole number in range, else a 400 on the field (no choice list of
+    every node is built or rendered, so nothing outside the scope is named)."""
+
+    field_class = IdField
+
+
+class AncestorFilter(IdFilter):
     """`ancestor=<node id>`: everything in that node's subtree (the node included)."""
 
     def __init__(self, via=None, distinct=False, **kwargs):
@@ -26,10 +41,11 @@ class AncestorFilter(django_filters.NumberFilter):
 
 class NodeFilter(django_filters.FilterSet):
     ancestor = AncestorFilter()
+    parent = IdFilter(field_name="parent")
 
     class Meta:
         model = GridNode
-        fields = ["level", "kind", "parent"]
+        fields = ["level", "kind"]
 
 
 class HouseholdFilter(django_filters.FilterSet):
@@ -38,22 +54,25 @@ class HouseholdFilter(django_filters.FilterSet):
         field_name="tags", to_field_name="code", queryset=CareTag.objects.all(), label=_("care tag")
     )
 
+    grid = IdFilter(field_name="grid")
+
     class Meta:
         model = Household
-        fields = ["grid"]
+        fields = []
 
 
 class RoleFilter(django_filters.FilterSet):
     ancestor = AncestorFilter(via="node")
+    node = IdFilter(field_name="node")
 
     class Meta:
         model = RoleAssignment
-        fields = ["node", "role", "post"]
+        fields = ["role", "post"]
 
 
 class OrganisationFilter(django_filters.FilterSet):
     ancestor = AncestorFilter(via="nodes", distinct=True)
-    node = django_filters.NumberFilter(field_name="nodes", distinct=True, label=_("serves node"))
+    node = IdFilter(field_name="nodes", distinct=True, label=_("serves node"))
 
     class Meta:
         model = Organisation

@@ -340,7 +340,7 @@ class ChangeLog(models.Model):
         indexes = [models.Index(fields=["model", "object_id"])]
 
     def __str__(self):
-        return f"{self.time:%Y-%m-%d %H:%M} {self.model}#{self.object_id} {self.action}"
+        return f"{timezone.localtime(self.time):%Y-%m-%d %H:%M} {self.model}#{self.object_id} {self.action}"
 
 
 class APostRoster(RoleAssignment):

@@ -126,6 +126,27 @@ def visible_organisations(user):
     return qs.filter(Q(street_id__in=streets) | Q(pk__in=restrict(qs, user, via="nodes").values("pk")))
 
 
+def visible_users(user):
+    """The people a user may see and pick: those on the rosters in their scope, plus — for those who
+    appoint people — logins on no roster yet (just created). Never administrators or staff of others."""
+    from django.contrib.auth import get_user_model
+
+    qs = get_user_model().objects.all()
+    if scope_roots(user) is None:
+        return qs
+    visible = Q(pk__in=visible_roles(user).values("user_id"))
+    if user.has_perm("grid.add_roleassignment"):
+        visible |= ~Q(pk__in=RoleAssignment.objects.values("user_id")) & Q(is_staff=False)
+    return qs.filter(visible).exclude(is_superuser=True)
+
+
+def visible_node(user, node_id):
+    """One node of the user's scope by an id taken from a request, or None (also for garbage ids)."""
+    if not str(node_id or "").isdigit() or int(node_id) > 2**62:
+        return None
+    return visible_nodes(user).filter(pk=int(node_id)).first()
+
+
 def visible_changelog(user):
     """Log lines of the streets where the user works at street level; lines without a street
     (writes spanning streets, purged streets) are for administrators only."""

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,11 +29,14 @@ TREE_LOCK_KEY = 0x6772_6964  # "grid"
 
 
 @contextmanager
-def tree_lock():
+def tree_lock(shared=False):
+    """Tree writers take the lock exclusively; writers of rows that copy street/community columns
+    from the tree take it shared, so a move cannot slip between their read of the path and their insert."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+                cursor.execute(f"SELECT {fn}(%s)", [TREE_LOCK_KEY])
         yield
 
 
@@ -265,7 +268,7 @@ def check_household_grid(grid):
 
 
 def household_create(*, actor=None, tags=(), **data):
-    with transaction.atomic():
+    with tree_lock(shared=True):
         household = Household(**{k: v for k, v in data.items() if k in HOUSEHOLD_FIELDS})
         household.street, household.community = check_household_grid(household.grid)
         household.full_clean()
@@ -280,7 +283,7 @@ def household_create(*, actor=None, tags=(), **data):
 
 
 def household_update(*, actor=None, household, tags=None, **data):
-    with transaction.atomic():
+    with tree_lock(shared=True):
         household = Household.objects.select_for_update().get(pk=household.pk)
         changes = _apply(household, HOUSEHOLD_FIELDS, data)
         if "grid" in changes:
@@ -326,6 +329,14 @@ def organisation_save(*, actor=None, organisation=None, nodes=None, **data):
         return org
 
 
+def organisation_delete(*, actor=None, organisation):
+    with transaction.atomic():
+        if organisation.staff.exists():
+            raise ValidationError(_("People on the rosters belong to this organisation; end their roles first."))
+        _log(actor=actor, obj=organisation, action=ChangeLog.Action.DELETE, changes={"name": organisation.name})
+        organisation.delete()
+
+
 # --- roles and rosters ------------------------------------------------------------------------
 
 ROLE_FIELDS = ("user", "node", "role", "post", "organisation", "public_phone", "start", "end")
@@ -350,9 +361,14 @@ def check_role(ra, *, against_db=True):
             errors["organisation"] = _("Property company staff must name their property company.")
     if ra.end and ra.end < ra.start:
         errors["end"] = _("The end date is before the start date.")
-    if against_db and ra.role == Role.LEADER and ra.post == Post.A and ra.end is None:
-        clash = RoleAssignment.objects.filter(node=ra.node, role=Role.LEADER, post=Post.A, end__isnull=True)
-        if clash.exclude(pk=ra.pk).exists():
+    if against_db and ra.role == Role.LEADER and ra.post == Post.A:
+        # Two A posts on one micro-grid may not overlap in time (open ends count as forever); the
+        # handover day, when one ends and the next starts, is shared.
+        clash = RoleAssignment.objects.filter(node=ra.node, role=Role.LEADER, post=Post.A).exclude(pk=ra.pk)
+        clash = clash.filter(Q(end__isnull=True) | Q(end__gt=ra.start))
+        if ra.end is not None:
+            clash = clash.filter(start__lt=ra.end)
+        if clash.exists():
             errors["post"] = _("This micro-grid already has an A-post leader; end that appointment first.")
     if errors:
         raise ValidationError(errors)
@@ -426,7 +442,7 @@ def user_ensure(*, username, name="", phone="", password=None):
 def households_bulk_create(*, actor=None, rows, batch_size=2000):
     """Create many households (validated dicts: grid, building, unit, room, head, phone, members,
     tags) with bulk inserts; street and community come from one look-up of the micro-grids' paths."""
-    with transaction.atomic():
+    with tree_lock(shared=True):
         grids = {r["grid"].pk: r["grid"] for r in rows}
         columns = _scope_columns_bulk(grids.values())
         objs = []
@@ -451,8 +467,6 @@ def households_bulk_create(*, actor=None, rows, batch_size=2000):
 
 def _scope_columns_bulk(grids):
     """{grid id: (street id, community id)} for many micro-grids in one query."""
-    from django.db.models import Q
-
     grids = list(grids)
     if not grids:
         return {}

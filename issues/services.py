@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from grid import selectors as grid_selectors
 from grid.models import Level, Organisation, Role, RoleAssignment
-from grid.services import scope_columns
+from grid.services import scope_columns, tree_lock
 from grid.uploads import check_image
 
 from . import calendar, notifications, signals, workflow
@@ -98,8 +98,8 @@ def issue_report(*, actor=None, grid, category, description, source, title="", l
         raise ValidationError(errors)
     photos = _check_photos(photos)
     title = (title or "").strip() or f"{category.name}：{description.strip()[:40]}"
-    street, community = scope_columns(grid)
-    with transaction.atomic():
+    with tree_lock(shared=True):
+        street, community = scope_columns(grid)
         now = timezone.now()
         issue = Issue(
             number=_next_number(street, now), tracking_code=_tracking_code(), title=title[:100],

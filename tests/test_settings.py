@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def django_setup(**env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_MODE")}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_MODE", "ALLOWED_HOSTS")}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_TASK_ALWAYS_EAGER)"],
         cwd=ROOT, env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env}, capture_output=True, text=True,
@@ -26,9 +27,15 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 def test_production_runs_celery_for_real_on_postgresql():
     r = django_setup(DJANGO_MODE="production", SECRET_KEY="k" * 50, DATABASE_URL="postgres://x@127.0.0.1/x",
-                     REDIS_URL="redis://127.0.0.1:6379/0")
+                     REDIS_URL="redis://127.0.0.1:6379/0", ALLOWED_HOSTS="wg.example.gov.cn")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["django.db.backends.postgresql", "False"]
+
+
+def test_production_needs_allowed_hosts():
+    r = django_setup(DJANGO_MODE="production", SECRET_KEY="k" * 50, DATABASE_URL="postgres://x@127.0.0.1/x",
+                     REDIS_URL="redis://127.0.0.1:6379/0")
+    assert r.returncode != 0 and "ALLOWED_HOSTS must be set" in r.stderr
 
 
 def test_embedded_mode_is_sqlite_with_inline_tasks():

@@ -214,3 +214,28 @@ def test_household_factory_rows_count(world):
     assert Household.objects.count() == 6
     HouseholdFactory(grid=world.b.mg2)
     assert Household.objects.filter(community=world.b.community).count() == 4
+
+
+def test_a_posts_may_not_overlap_in_time(world):
+    import datetime
+
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    services.role_update(assignment=world.a.leader_role, end=today + datetime.timedelta(days=30))
+    with pytest.raises(ValidationError) as e:  # starts before the current post ends
+        RoleFactory(node=world.a.mg1, role=Role.LEADER, post=Post.A, start=today + datetime.timedelta(days=10),
+                    end=today + datetime.timedelta(days=60))
+    assert "post" in e.value.message_dict
+    successor = RoleFactory(node=world.a.mg1, role=Role.LEADER, post=Post.A, start=today + datetime.timedelta(days=30))
+    assert successor.pk  # the handover day is shared
+
+
+def test_organisation_delete_is_logged_and_refused_while_staffed(world):
+    org = world.property
+    staff = RoleFactory(node=world.a.community, role=Role.PROPERTY_STAFF, organisation=org)
+    with pytest.raises(ValidationError):
+        services.organisation_delete(organisation=org)
+    services.role_delete(assignment=staff)
+    services.organisation_delete(actor=world.staff, organisation=org)
+    assert ChangeLog.objects.filter(model="organisation", action="delete", actor=world.staff).exists()

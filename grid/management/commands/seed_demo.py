@@ -28,7 +28,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             if existing is not None:
                 services.street_purge(street=existing)
-                get_user_model().objects.filter(username__startswith=f"{code.lower()}_").delete()
+                # The demo's people go too, unless they hold a role in another street.
+                get_user_model().objects.filter(username__startswith=f"{code.lower()}_", roles__isnull=True).delete()
             street = demo.build_street(code=code, name=name)
             for step in demo.DEMO_STEPS:
                 step(street)
