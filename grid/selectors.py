@@ -131,7 +131,7 @@ def visible_users(user):
     appoint people — logins on no roster yet (just created). Never administrators or staff of others."""
     from django.contrib.auth import get_user_model
 
-    qs = get_user_model().objects.all()
+    qs = get_user_model().objects.order_by("username")
     if scope_roots(user) is None:
         return qs
     visible = Q(pk__in=visible_roles(user).values("user_id"))

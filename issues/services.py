@@ -341,13 +341,17 @@ def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data
     Raises ValidationError (bad or missing fields, wrong state), PermissionDenied (role),
     Issue.DoesNotExist (outside the actor's scope) or IssueConflict (someone else acted first)."""
     photos = _check_photos(photos)
+    if version is not None and not str(version).isdigit():
+        raise ValidationError({"version": _("Enter a whole number.")})
+    if version is None:
+        # A caller that did not say which version it saw has seen the one before our lock: if another
+        # action commits while we wait for the row, ours is the one that conflicts.
+        version = Issue.objects.filter(pk=issue_id).values_list("version", flat=True).first()
     with transaction.atomic():
         base = Issue.objects.select_related("grid")
         if actor is not None:
             base = base.filter(pk__in=_visible_issues(actor).filter(pk=issue_id).values("pk"))
         issue = base.select_for_update(of=("self",)).get(pk=issue_id)
-        if version is not None and not str(version).isdigit():
-            raise ValidationError({"version": _("Enter a whole number.")})
         if version is not None and int(version) != issue.version:
             raise IssueConflict(_("The issue was changed by someone else; reload it and try again."))
         rule = workflow.rule_for(issue.state, action)
