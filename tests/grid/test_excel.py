@@ -36,10 +36,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 User = get_user_model()
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
+# Messages and headers are read in English here (the default language is zh-hans).
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from django.contrib.messages import constants as levels
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from grid import selectors as grid_selectors
@@ -32,10 +32,8 @@ User = get_user_model()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
+# Messages and headers are read in English here (the default language is zh-hans).
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
