@@ -57,9 +57,6 @@ class User(AbstractUser):
     def __str__(self):
         return self.name or self.username
 
-    def can_see_phones(self):
-        return self.has_perm("grid.view_full_phone")
-
 
 class Level(models.IntegerChoices):
     STREET = 1, _("street")
@@ -145,16 +142,10 @@ class GridNode(MPTTModel):
     def __str__(self):
         return f"{self.name} ({self.code})"
 
-    @property
-    def is_microgrid(self):
-        return self.level == Level.MICROGRID
-
-    def path_names(self):
-        return " / ".join(a.name for a in self.get_ancestors(include_self=True))
-
 
 class CareTag(models.Model):
-    """A reason a household needs care (elderly living alone, mobility-impaired, …); street-editable."""
+    """A reason a household needs care (elderly living alone, mobility-impaired, …); one list for all
+    streets, edited by administrators."""
 
     code = models.SlugField(_("code"), max_length=30, unique=True)
     name = models.CharField(_("name"), max_length=50)
