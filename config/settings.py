@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "mptt",
     "grid",
     "issues",
+    "patrols",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
     "mark-overdue": {"task": "issues.tasks.mark_overdue", "schedule": crontab(minute="*/15")},
     "flush-outbox": {"task": "issues.tasks.flush_outbox", "schedule": crontab(minute="*")},
+    # The monthly cycle, on the 1st: this month's patrol plans, then last month's reports.
+    "patrol-plans": {"task": "patrols.tasks.monthly_plans", "schedule": crontab(minute=5, hour=0, day_of_month=1)},
+    "patrol-reports": {"task": "patrols.tasks.monthly_reports", "schedule": crontab(minute=30, hour=1, day_of_month=1)},
 }
 
 # The problem ledger.
@@ -153,6 +157,12 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")  # printed into QR codes
 RESIDENT_REPORTS_PER_IP_PER_HOUR = int(os.environ.get("RESIDENT_REPORTS_PER_IP_PER_HOUR", "5"))
 RESIDENT_REPORTS_PER_NODE_PER_HOUR = int(os.environ.get("RESIDENT_REPORTS_PER_NODE_PER_HOUR", "30"))
 NOTIFY_CHANNEL = os.environ.get("NOTIFY_CHANNEL", "console")  # console | email | sms, for users
+# Joint analysis: a category in this many micro-grids of a community in a month is common; so is the
+# same category this many times at one node within this many months; unsolved this long is difficult.
+PATROL_COMMON_MICROGRIDS = int(os.environ.get("PATROL_COMMON_MICROGRIDS", "3"))
+PATROL_COMMON_REPEATS = int(os.environ.get("PATROL_COMMON_REPEATS", "3"))
+PATROL_COMMON_MONTHS = int(os.environ.get("PATROL_COMMON_MONTHS", "3"))
+PATROL_DIFFICULT_DAYS = int(os.environ.get("PATROL_DIFFICULT_DAYS", "60"))
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_KEY = os.environ.get("SMS_GATEWAY_KEY", "")
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -8,16 +8,19 @@ from rest_framework.routers import DefaultRouter
 
 from grid import api as grid_api
 from issues import api as issues_api
+from patrols import api as patrols_api
 
 router = DefaultRouter()
 grid_api.register(router)
 issues_api.register(router)
+patrols_api.register(router)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="mobile:home", permanent=False)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("m/issues/", include("issues.urls")),
+    path("m/patrols/", include("patrols.urls")),
     path("m/", include("grid.urls")),
     path("", include("issues.urls_public")),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),

@@ -165,10 +165,15 @@ def node_move(*, actor=None, node, parent):
 
 def scoped_row_models():
     """Models whose rows hang on the tree in volume and carry street/community columns next to
-    their `grid` (households here; issues, work logs… in the apps above, which set `scope_columns`)."""
+    their node (households here; issues, work logs… in the apps above, which set `scope_columns`,
+    and `scope_node_field` when the node is not called `grid`). Lower apps first."""
     from django.apps import apps
 
     return [m for m in apps.get_models() if getattr(m, "scope_columns", False)]
+
+
+def scope_node_field(model):
+    return getattr(model, "scope_node_field", "grid")
 
 
 def _rewrite_scope_columns(node):
@@ -178,12 +183,13 @@ def _rewrite_scope_columns(node):
     community = ancestors.get(Level.COMMUNITY)
     subtree = node.get_descendants(include_self=True)
     for model in scoped_row_models():
+        at = f"{scope_node_field(model)}__in"
         if community is not None:
-            model.objects.filter(grid__in=subtree).update(street=street, community=community)
+            model.objects.filter(**{at: subtree}).update(street=street, community=community)
             continue
         # The node is (or contains) communities: each community's subtree keeps its own id.
         for comm in subtree.filter(level=Level.COMMUNITY):
-            model.objects.filter(grid__in=comm.get_descendants(include_self=True)).update(street=street, community=comm)
+            model.objects.filter(**{at: comm.get_descendants(include_self=True)}).update(street=street, community=comm)
 
 
 def node_delete(*, actor=None, node):
@@ -193,6 +199,10 @@ def node_delete(*, actor=None, node):
         subtree = node.get_descendants(include_self=True)
         if Household.objects.filter(grid__in=subtree).exists():
             raise ValidationError(_("This subtree still has households; move or delete them first."))
+        for model in scoped_row_models():  # issues, patrol plans, work logs… keep their place
+            if model.objects.filter(**{f"{scope_node_field(model)}__in": subtree}).exists():
+                raise ValidationError(_("This subtree still has %s; it cannot be deleted.")
+                                      % model._meta.verbose_name_plural)
         if RoleAssignment.objects.filter(node__in=subtree).exists():
             raise ValidationError(_("This subtree still has roster entries; end and remove them first."))
         if Organisation.objects.filter(street=node).exists():
@@ -444,7 +454,7 @@ def households_bulk_create(*, actor=None, rows, batch_size=2000):
     tags) with bulk inserts; street and community come from one look-up of the micro-grids' paths."""
     with tree_lock(shared=True):
         grids = {r["grid"].pk: r["grid"] for r in rows}
-        columns = _scope_columns_bulk(grids.values())
+        columns = scope_columns_bulk(grids.values())
         objs = []
         for r in rows:
             street_id, community_id = columns[r["grid"].pk]
@@ -465,7 +475,7 @@ def households_bulk_create(*, actor=None, rows, batch_size=2000):
         return objs
 
 
-def _scope_columns_bulk(grids):
+def scope_columns_bulk(grids):
     """{grid id: (street id, community id)} for many micro-grids in one query."""
     grids = list(grids)
     if not grids:
@@ -552,7 +562,8 @@ def street_purge(*, actor=None, street):
     rebuild). Users stay; they may hold roles elsewhere."""
     with tree_lock():
         subtree = GridNode.objects.filter(tree_id=street.tree_id)
-        for model in scoped_row_models():  # households, issues, … with what hangs on them
+        # Upper apps first: their rows may point at the ledger's and the registers' rows.
+        for model in reversed(scoped_row_models()):
             model.objects.filter(street=street).delete()
         RoleAssignment.objects.filter(node__tree_id=street.tree_id).delete()
         Organisation.objects.filter(street=street).delete()

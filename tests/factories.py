@@ -122,3 +122,48 @@ def act(issue_obj, action, actor, **data):
     from issues import services as issue_services
 
     return issue_services.issue_transition(issue_id=issue_obj.pk, action=action, actor=actor, **data)[0]
+
+
+# --- patrols ----------------------------------------------------------------------------------
+
+
+def scenario(code="monthly_joint_patrol", levels=(3,), categories=("property_repair", "sanitation", "facilities"),
+             items=(("物业服务", "楼道照明"), ("环境卫生", "垃圾清运"), ("公共设施", "健身器材")), **kw):
+    """A scenario with its checklist (get_or_create: the data migration ships two)."""
+    from patrols.models import ChecklistItem, ChecklistTemplate, Scenario
+
+    existing = Scenario.objects.filter(code=code).first()
+    if existing is not None:
+        return existing
+    template, created = ChecklistTemplate.objects.get_or_create(name=f"{code} 检查表")
+    if created:
+        for order, (group, text) in enumerate(items, start=1):
+            ChecklistItem.objects.create(template=template, group=group, text=text, order=order)
+    s = Scenario.objects.create(code=code, name=code, template=template, levels=list(levels), **kw)
+    s.categories.set([category(c) for c in categories])
+    return s
+
+
+def plan(node, scen=None, month=None):
+    """This month's plan of `scen` (the monthly joint patrol by default) at a community or compound."""
+    from patrols import services as patrol_services
+    from patrols.models import PatrolPlan
+
+    scen = scen or scenario()
+    month = month or patrol_services.current_month()
+    first, last = patrol_services.parse_month(month)
+    street, community = services.scope_columns(node)
+    return PatrolPlan.objects.get_or_create(
+        scenario=scen, node=node, period=month,
+        defaults={"street": street, "community": community, "period_start": first, "period_end": last,
+                  "planned_date": first},
+    )[0]
+
+
+def checklist(plan_obj, problem=None):
+    """Answers for every item of the plan's checklist: all fine, or `problem` ({item index: note})."""
+    problem = problem or {}
+    return [
+        {"item": item.pk, "result": "problem" if i in problem else "ok", "note": problem.get(i, "")}
+        for i, item in enumerate(plan_obj.scenario.template.items.all())
+    ]

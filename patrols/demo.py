@@ -1,0 +1,2 @@
+def build_demo_patrols(street):
+    return 0

@@ -1,0 +1,79 @@
+"""Reads of the patrols app, always scoped to a user."""
+
+import datetime
+
+from django.db.models import Count, Q
+
+from grid.models import GridNode, Level
+from grid.selectors import scope_q, scope_roots
+
+from .models import MonthlyReport, Patrol, PatrolPlan, PlanState, WorkKind, WorkLog
+
+
+def _ancestors_q(user, levels, field="node"):
+    """Rows at the communities or compounds that contain the user's own places: a leader walks the
+    patrols of their compound and community and reads their community's report."""
+    roots = scope_roots(user) or []
+    q = Q()
+    for r in roots:
+        q |= Q(tree_id=r.tree_id, lft__lt=r.lft, rght__gt=r.rght, level__in=levels)
+    if not roots:
+        return Q(pk__in=[])
+    return Q(**{f"{field}_id__in": GridNode.objects.filter(q).values("pk")})
+
+
+def visible_plans(user):
+    if not user or not user.is_authenticated:
+        return PatrolPlan.objects.none()
+    q = scope_q(PatrolPlan, user, via="node")
+    if q is None:
+        return PatrolPlan.objects.all()
+    return PatrolPlan.objects.filter(q | _ancestors_q(user, (Level.COMMUNITY, Level.COMPOUND)))
+
+
+def plan_list(user):
+    return visible_plans(user).select_related("scenario", "node", "convener__user")
+
+
+def my_plans(user, on=None):
+    """The plans of the current period that the user can walk: still planned or done this period."""
+    on = on or datetime.date.today()
+    return plan_list(user).filter(period_start__lte=on, period_end__gte=on).order_by("planned_date", "node__code")
+
+
+def visible_patrols(user):
+    return Patrol.objects.filter(plan__in=visible_plans(user).values("pk"))
+
+
+def visible_worklogs(user):
+    if not user or not user.is_authenticated:
+        return WorkLog.objects.none()
+    q = scope_q(WorkLog, user, via="grid")
+    if q is None:
+        return WorkLog.objects.all()
+    return WorkLog.objects.filter(q | Q(leader=user))
+
+
+def visible_reports(user):
+    if not user or not user.is_authenticated:
+        return MonthlyReport.objects.none()
+    q = scope_q(MonthlyReport, user, via="node")
+    if q is None:
+        return MonthlyReport.objects.all()
+    return MonthlyReport.objects.filter(q | _ancestors_q(user, (Level.COMMUNITY,)))
+
+
+def work_profile(leader, start, end, logs=None):
+    """A leader's field work from start to end inclusive: {kind: count} for every kind, the total,
+    and the patrols they took part in (the seed's "38 errands, 86 mediations, 33 hazard checks")."""
+    logs = WorkLog.objects.all() if logs is None else logs
+    counts = dict(
+        logs.filter(leader=leader, date__range=(start, end)).values_list("kind").annotate(n=Count("id")).order_by()
+    )
+    by_kind = {k: counts.get(k, 0) for k in WorkKind.values}
+    patrols = Patrol.objects.filter(participants__user=leader, date__range=(start, end)).count()
+    return {"by_kind": by_kind, "total": sum(by_kind.values()), "patrols": patrols}
+
+
+def missed_plans(user):
+    return visible_plans(user).filter(state=PlanState.MISSED)

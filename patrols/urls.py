@@ -1,0 +1,2 @@
+app_name = "mobile_patrols"
+urlpatterns = []
