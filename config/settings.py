@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "grid",
     "issues",
     "patrols",
+    "incentives",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +149,7 @@ CELERY_BEAT_SCHEDULE = {
     # The monthly cycle, on the 1st: this month's patrol plans, then last month's reports.
     "patrol-plans": {"task": "patrols.tasks.monthly_plans", "schedule": crontab(minute=5, hour=0, day_of_month=1)},
     "patrol-reports": {"task": "patrols.tasks.monthly_reports", "schedule": crontab(minute=30, hour=1, day_of_month=1)},
+    "reconcile-points": {"task": "incentives.tasks.reconcile_points", "schedule": crontab(minute=0, hour=3, day_of_month=1)},
 }
 
 # The problem ledger.

@@ -1,0 +1,223 @@
+"""Reads of the incentives app, always scoped to a user; rankings and the fund's report."""
+
+import datetime
+import re
+from collections import Counter
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from grid.models import GridNode, Level, RoleAssignment
+from grid.selectors import restrict, scope_roots, visible_roles
+from issues.models import IssueEvent
+from patrols.models import WorkLog
+
+from .models import Account, CareVisit, Entry, ExpenseClaim, Fund, Honour, Redemption, Reward
+
+
+def month_bounds(when=None):
+    day = timezone.localtime(when).date() if when else timezone.localdate()
+    first = day.replace(day=1)
+    nxt = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    tz = timezone.get_current_timezone()
+    return (datetime.datetime.combine(first, datetime.time(), tzinfo=tz),
+            datetime.datetime.combine(nxt, datetime.time(), tzinfo=tz))
+
+
+def home_node(user):
+    """The node a person's points belong to: the community of their first active role (or street)."""
+    line = RoleAssignment.objects.active().filter(user=user).select_related("node").order_by("node__level", "id").first()
+    if line is None:
+        return None
+    node = line.node
+    if node.level <= Level.COMMUNITY:
+        return node
+    return node.get_ancestors().filter(level=Level.COMMUNITY).first() or node
+
+
+def offered_to_q(user):
+    """Q for rows offered at a node (street or community) that contains one of the user's places."""
+    lines = RoleAssignment.objects.active().filter(user=user).values_list("node__tree_id", "node__lft", "node__rght")
+    q = Q(pk__in=[])
+    for tree_id, lft, rght in lines:
+        q |= Q(node__tree_id=tree_id, node__lft__lte=lft, node__rght__gte=rght)
+    return q
+
+
+def _people_in_scope(user):
+    return visible_roles(user).values("user_id")
+
+
+def visible_entries(user):
+    if not user or not user.is_authenticated:
+        return Entry.objects.none()
+    if scope_roots(user) is None:
+        return Entry.objects.all()
+    return Entry.objects.filter(Q(account__user=user) | Q(account__user__in=_people_in_scope(user)))
+
+
+def visible_accounts(user):
+    if scope_roots(user) is None:
+        return Account.objects.all()
+    return Account.objects.filter(Q(user=user) | Q(user__in=_people_in_scope(user)))
+
+
+def visible_rewards(user):
+    """Rewards offered to the user's places, and those the user's scope keeps."""
+    if not user or not user.is_authenticated:
+        return Reward.objects.none()
+    if scope_roots(user) is None:
+        return Reward.objects.all()
+    return Reward.objects.filter(offered_to_q(user) | Q(pk__in=restrict(Reward.objects.all(), user, via="node").values("pk")))
+
+
+def visible_redemptions(user):
+    if not user or not user.is_authenticated:
+        return Redemption.objects.none()
+    kept = restrict(Redemption.objects.all(), user, via="reward__node")
+    return Redemption.objects.filter(Q(account__user=user) | Q(pk__in=kept.values("pk")))
+
+
+def visible_funds(user):
+    if not user or not user.is_authenticated:
+        return Fund.objects.none()
+    if scope_roots(user) is None:
+        return Fund.objects.all()
+    return Fund.objects.filter(offered_to_q(user) | Q(pk__in=restrict(Fund.objects.all(), user, via="node").values("pk")))
+
+
+def visible_claims(user):
+    if not user or not user.is_authenticated:
+        return ExpenseClaim.objects.none()
+    return ExpenseClaim.objects.filter(Q(leader=user) | Q(pk__in=restrict(ExpenseClaim.objects.all(), user, via="grid").values("pk")))
+
+
+def visible_honours(user):
+    if not user or not user.is_authenticated:
+        return Honour.objects.none()
+    return Honour.objects.filter(Q(person=user) | Q(pk__in=restrict(Honour.objects.all(), user, via="node").values("pk")))
+
+
+def visible_carevisits(user):
+    if not user or not user.is_authenticated:
+        return CareVisit.objects.none()
+    return CareVisit.objects.filter(Q(leader=user) | Q(pk__in=restrict(CareVisit.objects.all(), user, via="node").values("pk")))
+
+
+# --- periods and rankings ---------------------------------------------------------------------
+
+PERIOD_RE = re.compile(r"^(\d{4})(?:-(\d{2})|-Q([1-4]))?$")
+
+
+def parse_period(value):
+    """'2026-11', '2026-Q4' or '2026' → (first day, last day)."""
+    m = PERIOD_RE.match(str(value or "").strip())
+    if not m:
+        raise ValidationError({"period": _("Enter a month (2026-11), a quarter (2026-Q4) or a year (2026).")})
+    year, month, quarter = int(m.group(1)), m.group(2), m.group(3)
+    if month:
+        if not 1 <= int(month) <= 12:
+            raise ValidationError({"period": _("Enter a month (2026-11), a quarter (2026-Q4) or a year (2026).")})
+        first_month, months = int(month), 1
+    elif quarter:
+        first_month, months = (int(quarter) - 1) * 3 + 1, 3
+    else:
+        first_month, months = 1, 12
+    first = datetime.date(year, first_month, 1)
+    end_month = first_month + months
+    last = (datetime.date(year + 1, 1, 1) if end_month > 12 else datetime.date(year, end_month, 1)) - datetime.timedelta(days=1)
+    return first, last
+
+
+def _aware(day):
+    return datetime.datetime.combine(day, datetime.time(), tzinfo=timezone.get_current_timezone())
+
+
+RANKINGS = ("points", "satisfied", "worklogs")
+
+
+def rankings(node, period, by="points", limit=50):
+    """People holding a role in `node`'s subtree, ranked for the period: by points earned (awards and
+    penalties, not spending), by issues they solved that closed with a satisfied resident, or by work
+    logs. [{rank, user, username, name, value}], ties share a rank."""
+    if by not in RANKINGS:
+        raise ValidationError({"by": _("Rank by points, satisfied or worklogs.")})
+    first, last = parse_period(period)
+    start, end = _aware(first), _aware(last + datetime.timedelta(days=1))
+    people = dict(
+        RoleAssignment.objects.active().filter(node__tree_id=node.tree_id, node__lft__gte=node.lft, node__rght__lte=node.rght)
+        .values_list("user_id", "user__username").distinct()
+    )
+    if by == "points":
+        values = dict(Entry.objects.filter(account__user_id__in=people, rule__isnull=False, created_at__gte=start,
+                                           created_at__lt=end)
+                      .values_list("account__user_id").annotate(s=Sum("points")).order_by())
+    elif by == "worklogs":
+        values = dict(WorkLog.objects.filter(leader_id__in=people, date__range=(first, last))
+                      .values_list("leader_id").annotate(n=Count("id")).order_by())
+    else:
+        values = _satisfied(node, start, end, people)
+    names = dict(RoleAssignment.objects.filter(user_id__in=values).values_list("user_id", "user__name"))
+    rows = sorted(((v, uid) for uid, v in values.items() if v), key=lambda r: (-r[0], people[r[1]]))
+    out, rank, previous = [], 0, None
+    for i, (value, uid) in enumerate(rows[:limit], start=1):
+        if value != previous:
+            rank, previous = i, value
+        out.append({"rank": rank, "user": uid, "username": people[uid], "name": names.get(uid) or people[uid], "value": value})
+    return out
+
+
+def _satisfied(node, start, end, people):
+    """{user id: issues closed in the period with a satisfied resident, that the user solved}: the
+    solver is who resolved it on the spot or reported it done."""
+    col = "issue__street_id" if node.level == Level.STREET else "issue__community_id"
+    closed = list(IssueEvent.objects.filter(**{col: node.pk}, action="give_feedback", created_at__gte=start,
+                                            created_at__lt=end, data__satisfaction="satisfied")
+                  .values_list("issue_id", "created_at"))
+    if not closed:
+        return {}
+    solvers = {}
+    for issue_id, actor_id, when in (IssueEvent.objects.filter(issue_id__in={i for i, _ in closed},
+                                                               action__in=("resolve_on_spot", "submit_done"))
+                                     .order_by("created_at", "id").values_list("issue_id", "actor_id", "created_at")):
+        solvers.setdefault(issue_id, []).append((when, actor_id))
+    counts = Counter()
+    for issue_id, when in closed:
+        before = [a for t, a in solvers.get(issue_id, ()) if t <= when]
+        if before and before[-1] in people:
+            counts[before[-1]] += 1
+    return dict(counts)
+
+
+def account_summary(user):
+    """{balance, month_points, rank_in_community} for the person's own page."""
+    account = Account.objects.filter(user=user).first()
+    start, end = month_bounds()
+    month_points = (Entry.objects.filter(account__user=user, rule__isnull=False, created_at__gte=start, created_at__lt=end)
+                    .aggregate(s=Sum("points"))["s"] or 0)
+    home = home_node(user)
+    rank = None
+    if home is not None:
+        for row in rankings(home, f"{timezone.localdate():%Y-%m}", "points", limit=10_000):
+            if row["user"] == user.pk:
+                rank = row["rank"]
+                break
+    return {"balance": account.balance if account else 0, "month_points": month_points, "rank_in_community": rank,
+            "community": home.name if home else ""}
+
+
+def fund_report(fund):
+    """Budget, approved, paid and remaining; approved and paid by kind and by community."""
+    claims = ExpenseClaim.objects.filter(fund=fund, state__in=(ExpenseClaim.State.APPROVED, ExpenseClaim.State.PAID))
+    paid_q = Q(state=ExpenseClaim.State.PAID)
+    by_kind = {k: {"approved": a or 0, "paid": p or 0} for k, a, p in
+               claims.values_list("kind").annotate(a=Sum("amount"), p=Sum("amount", filter=paid_q)).order_by()}
+    names = dict(GridNode.objects.filter(pk__in=claims.values("community_id")).values_list("pk", "name"))
+    by_community = [{"community": names.get(c, ""), "approved": a or 0, "paid": p or 0} for c, a, p in
+                    claims.values_list("community_id").annotate(a=Sum("amount"), p=Sum("amount", filter=paid_q))
+                    .order_by("community_id")]
+    return {"budget": fund.budget, "approved": fund.approved, "paid": fund.paid, "remaining": fund.remaining,
+            "by_kind": by_kind, "by_community": by_community,
+            "submitted": claims.model.objects.filter(fund=fund, state=ExpenseClaim.State.SUBMITTED).aggregate(s=Sum("amount"))["s"] or 0}
