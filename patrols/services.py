@@ -518,7 +518,7 @@ def meeting_record(*, actor, report_id, held_on, minutes, attendees=(), other_at
                 if issue is None:
                     errors[f"{key}.issue"] = _("Choose an issue of this report's place.")
             flags = {k: bool(row.get(k)) for k in ("common", "difficult", "escalate")}
-            if issue is None and any(flags.values()):
+            if issue is None and issue_id in (None, "") and any(flags.values()):  # a wrong issue keeps its own error
                 errors[f"{key}.issue"] = _("Flagging and escalating need an issue.")
             planned.append((text, issue, flags))
         if errors:
