@@ -8,12 +8,14 @@ from rest_framework.routers import DefaultRouter
 
 from grid import api as grid_api
 from issues import api as issues_api
+from incentives import api as incentives_api
 from patrols import api as patrols_api
 
 router = DefaultRouter()
 grid_api.register(router)
 issues_api.register(router)
 patrols_api.register(router)
+incentives_api.register(router)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="mobile:home", permanent=False)),
@@ -21,6 +23,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("m/issues/", include("issues.urls")),
     path("m/patrols/", include("patrols.urls")),
+    path("m/points/", include("incentives.urls")),
     path("m/", include("grid.urls")),
     path("", include("issues.urls_public")),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from grid.models import GridNode, Level, RoleAssignment
-from grid.selectors import restrict, scope_roots, visible_roles
+from grid.selectors import restrict, scope_q, scope_roots, visible_roles
 from issues.models import IssueEvent
 from patrols.models import WorkLog
 
@@ -76,8 +76,11 @@ def visible_rewards(user):
 def visible_redemptions(user):
     if not user or not user.is_authenticated:
         return Redemption.objects.none()
-    kept = restrict(Redemption.objects.all(), user, via="reward__node")
-    return Redemption.objects.filter(Q(account__user=user) | Q(pk__in=kept.values("pk")))
+    # scope_q, not restrict: restrict looks `via` up as one field and cannot follow reward__node.
+    kept = scope_q(Redemption, user, via="reward__node")
+    if kept is None:
+        return Redemption.objects.all()
+    return Redemption.objects.filter(Q(account__user=user) | kept)
 
 
 def visible_funds(user):
