@@ -207,8 +207,8 @@ class Fund(OnNode):
 
     name = models.CharField(_("name"), max_length=100)
     budget = models.DecimalField(_("budget (yuan)"), validators=[MinValueValidator(Decimal("0.01"))], **MONEY)
-    starts_on = models.DateField(_("from"))
-    ends_on = models.DateField(_("until"))
+    starts_on = models.DateField(_("period from"))
+    ends_on = models.DateField(_("period until"))
     node = models.ForeignKey(GridNode, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="funds")
     closed = models.BooleanField(_("closed"), default=False)
     approved = models.DecimalField(_("approved"), default=Decimal("0"), editable=False, **MONEY)

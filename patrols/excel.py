@@ -4,7 +4,7 @@ common and the difficult problems, one sheet each, headers and codes in the user
 from io import BytesIO
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from openpyxl import Workbook
 
 from grid.excel import Column
@@ -14,7 +14,7 @@ from .models import PlanState
 
 REASONS = {
     "red_card": gettext_lazy("past a red card"),
-    "reopened": gettext_lazy("reopened"),
+    "reopened": pgettext_lazy("difficult problem", "reopened"),
     "escalated": gettext_lazy("referred or escalated"),
     "flagged": gettext_lazy("flagged difficult"),
     "stale": gettext_lazy("unsolved for a long time"),

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from grid.models import GridNode, Household, Level, RoleAssignment
 from issues.models import Category, Issue, IssueEvent
@@ -63,8 +64,8 @@ class Scenario(models.Model):
         help_text=_("The grid levels it is planned for: 2 for communities, 3 for compounds."),
     )
     # Monthly and weekly scenarios may be limited to a season; a range scenario is one plan for the range.
-    starts_on = models.DateField(_("from"), null=True, blank=True)
-    ends_on = models.DateField(_("until"), null=True, blank=True)
+    starts_on = models.DateField(_("season from"), null=True, blank=True)
+    ends_on = models.DateField(_("season until"), null=True, blank=True)
     planned_day = models.PositiveSmallIntegerField(
         _("planned day"), default=10,
         help_text=_("Day of the period the patrol is planned for (moved to the next working day)."),
@@ -144,7 +145,7 @@ class Patrol(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True,
                                     on_delete=models.SET_NULL, related_name="+")
     note = models.TextField(_("note"), blank=True, max_length=2000)
-    created_at = models.DateTimeField(_("recorded"), default=timezone.now)
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("patrol record")
@@ -250,7 +251,7 @@ class WorkLog(models.Model):
     issue = models.ForeignKey(Issue, verbose_name=_("issue"), null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="work_logs")
     note = models.CharField(_("note"), max_length=500, blank=True)
-    created_at = models.DateTimeField(_("recorded"), default=timezone.now)
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("work log")
@@ -303,7 +304,7 @@ class Meeting(models.Model):
     minutes = models.TextField(_("minutes"), max_length=10000)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True,
                                     on_delete=models.SET_NULL, related_name="+")
-    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("analysis meeting")
@@ -344,8 +345,8 @@ class JobRun(models.Model):
 
     class Outcome(models.TextChoices):
         RUNNING = "running", _("running")
-        OK = "ok", _("done")
-        FAILED = "failed", _("failed")
+        OK = "ok", pgettext_lazy("job outcome", "done")
+        FAILED = "failed", pgettext_lazy("job outcome", "failed")
 
     job = models.CharField(_("job"), max_length=20, choices=Job.choices)
     month = models.CharField(_("month"), max_length=7)

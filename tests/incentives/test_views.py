@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from PIL import Image
 
 from grid.models import Post, Role
@@ -170,8 +170,9 @@ def test_a_source_outside_the_scope_is_named_without_a_link(en, world):
 def test_redemptions_and_reversals_read_as_such_in_the_history(en, world):
     award(world.a.leader, 20)
     r = reward(world, name="雨伞", cost=4)
-    redemption = services.reward_redeem(actor=world.a.leader, reward_id=r.pk, quantity=2)
-    services.redemption_cancel(actor=world.a.leader, redemption_id=redemption.pk)
+    with translation.override("en"):  # an entry's note is written in its writer's language
+        redemption = services.reward_redeem(actor=world.a.leader, reward_id=r.pk, quantity=2)
+        services.redemption_cancel(actor=world.a.leader, redemption_id=redemption.pk)
     login(en, world.a.leader)
     response = en.get(url("index"))
     labels = [(row["entry"].points, row["label"], row["source"]["text"]) for row in response.context["rows"]]
