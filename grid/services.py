@@ -4,6 +4,7 @@ Tree writes also take one lock per database (a PostgreSQL transaction-level advi
 serialises writers itself), so concurrent edits can never interleave their lft/rght updates.
 """
 
+from collections import defaultdict
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
@@ -250,11 +251,37 @@ def tree_build(*, actor=None, rows):
             done = {id(r) for r in batch}
             pending = [r for r in pending if id(r) not in done]
         for tree_id in sorted(touched):
-            GridNode._tree_manager.partial_rebuild(tree_id)
+            _renumber(tree_id)
         street_id = _street_of_tree(next(iter(touched))) if len(touched) == 1 else None
         _log(actor=actor, model="gridnode", street_id=street_id, action=ChangeLog.Action.IMPORT,
              changes={"created": len(rows)})
         return len(rows)
+
+
+def _renumber(tree_id):
+    """Nested-set numbers of one tree from its parent links, siblings in `order_insertion_by` order
+    (level, code), as mptt's rebuild gives them, but with one read and one executemany: mptt writes
+    them with a CASE-per-row bulk update, which took most of a street's import."""
+    children = defaultdict(list)
+    # Sorted by the database, so siblings compare as they will when mptt places a later insert.
+    for pk, parent_id in GridNode.objects.filter(tree_id=tree_id).order_by("level", "code").values_list("pk", "parent_id"):
+        children[parent_id].append(pk)
+    numbers, counter = [], 0
+
+    def walk(pk, depth):
+        nonlocal counter
+        counter += 1
+        lft = counter
+        for child in children.get(pk, ()):
+            walk(child, depth + 1)
+        counter += 1
+        numbers.append((lft, counter, depth, pk))
+
+    for root in children[None]:
+        walk(root, 0)
+    table, ops = GridNode._meta.db_table, connection.ops
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {ops.quote_name(table)} SET lft = %s, rght = %s, depth = %s WHERE id = %s", numbers)
 
 
 # --- households -------------------------------------------------------------------------------

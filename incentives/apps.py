@@ -20,10 +20,14 @@ class IncentivesConfig(AppConfig):
     verbose_name = _("Incentives")
 
     def ready(self):
+        from grid import demo
         from grid.services import admin_permissions_register
 
         from . import handlers
+        from .demo import build_demo_incentives
 
         for role, codenames in ADMIN_PERMISSIONS.items():
             admin_permissions_register(role, "incentives", codenames)
         handlers.connect()
+        if build_demo_incentives not in demo.DEMO_STEPS:  # after the patrols, whose work it rewards
+            demo.DEMO_STEPS.append(build_demo_incentives)

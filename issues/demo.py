@@ -39,6 +39,10 @@ DESCRIPTIONS = ["楼道灯不亮", "单元门禁损坏", "垃圾清运不及时"
                 "邻居装修噪声", "路面破损积水", "外墙瓷砖脱落", "消防通道被占用", "宠物扰民", "代办社保认证"]
 
 
+# Patrol findings come with their patrol record (patrols.demo); the ledger's own issues arrive otherwise.
+SOURCES = [s for s in Source.values if s != Source.PATROL]
+
+
 def build_issues(*, street, count, seed=2023, days=365, batch=5000):
     rng = random.Random(f"{seed}:{street.code}:{count}")
     grids = list(GridNode.objects.filter(tree_id=street.tree_id, level=Level.MICROGRID).values_list("pk", "lft", "rght"))
@@ -68,7 +72,7 @@ def build_issues(*, street, count, seed=2023, days=365, batch=5000):
                     number=f"{street.code}-{month}-{counters[month]:05d}",
                     tracking_code="".join(rng.choice(TRACKING_ALPHABET) for _ in range(10)),
                     title=f"{cat.name}：{text}", description=text, category=cat, grid_id=grid, street=street,
-                    community_id=community_of[grid], source=rng.choice(Source.values), state=state,
+                    community_id=community_of[grid], source=rng.choice(SOURCES), state=state,
                     handler_org_id=rng.choice(orgs) if assigned and orgs else None, assigned_at=assigned, due_at=due,
                     supervision=Supervision.YELLOW if state == State.HANDLING and due and due < now and rng.random() < 0.5 else Supervision.NONE,
                     announcement="因规划原因暂无法解决，详见公告。" if state == State.UNRESOLVABLE else "",

@@ -443,7 +443,10 @@ def report_generate(*, node, month):
     if node.level not in (Level.STREET, Level.COMMUNITY):
         raise ValidationError({"node": _("Monthly reports are made for communities and streets.")})
     first, _last = parse_month(month)
-    data = report.build(node, first)
+    return _report_store(node, first, report.build(node, first))
+
+
+def _report_store(node, first, data):
     street, community = scope_columns(node)
     for _attempt in range(2):
         try:
@@ -459,17 +462,19 @@ def report_generate(*, node, month):
 
 
 def reports_generate(*, month, node=None):
-    """The month's report of every community (inside `node` when given) and each street's roll-up."""
-    parse_month(month)
-    nodes = GridNode.objects.filter(level__in=(Level.STREET, Level.COMMUNITY))
-    if node is not None:
-        if node.level > Level.COMMUNITY:
-            raise ValidationError({"node": _("Monthly reports are made for communities and streets.")})
-        nodes = nodes.filter(tree_id=node.tree_id, lft__gte=node.lft, rght__lte=node.rght)
+    """The month's report of every community (inside `node` when given) and each street's roll-up.
+    Each street's facts are read once and cut into its reports."""
+    first, _last = parse_month(month)
+    if node is not None and node.level > Level.COMMUNITY:
+        raise ValidationError({"node": _("Monthly reports are made for communities and streets.")})
+    tops = [node] if node is not None else GridNode.objects.filter(level=Level.STREET).order_by("tree_id")
     made = 0
-    for n in nodes.order_by("tree_id", "lft"):
-        report_generate(node=n, month=month)
-        made += 1
+    for top in tops:
+        facts = report.Facts(top, first, timezone.now())
+        for n in GridNode.objects.filter(tree_id=top.tree_id, lft__gte=top.lft, rght__lte=top.rght,
+                                         level__in=(Level.STREET, Level.COMMUNITY)).order_by("lft"):
+            _report_store(n, first, facts.report(n))
+            made += 1
     return {"month": month, "reports": made}
 
 

@@ -241,16 +241,16 @@ def test_plans_job_is_retried_after_a_database_error(scenarios, retrying, monkey
 
 def test_reports_job_retried_after_a_partial_failure_leaves_one_report_each(scenarios, retrying, monkeypatch, caplog):
     # The second report fails once: the first is stored already; the retry replaces it.
-    real = services.report_generate
+    real = services._report_store
     calls = []
 
-    def second_fails_once(**kw):
-        calls.append(kw["node"].code)
+    def second_fails_once(node, first, data):
+        calls.append(node.code)
         if len(calls) == 2:
             raise OperationalError("deadlock detected")
-        return real(**kw)
+        return real(node, first, data)
 
-    monkeypatch.setattr(services, "report_generate", second_fails_once)
+    monkeypatch.setattr(services, "_report_store", second_fails_once)
     with caplog.at_level(logging.ERROR, logger="patrols.services"):
         result = tasks.monthly_reports.apply(kwargs={"month": MONTH})
 
