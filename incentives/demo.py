@@ -21,7 +21,7 @@ from issues.models import IssueEvent
 from patrols.models import Participant, WorkLog
 
 from . import selectors, services
-from .handlers import WORK_RULES
+from .handlers import SOLVING, WORK_RULES
 from .models import Account, CareVisit, ClaimKind, Entry, ExpenseClaim, Fund, PointRule
 
 REWARDS = [  # (name, cost, stock)
@@ -31,7 +31,8 @@ REWARDS = [  # (name, cost, stock)
 
 
 def _earned(street):
-    """(time, user id, rule code, source) of everything the handlers would award in the street."""
+    """(time, user id, rule code, source) of everything the handlers would award or deduct in the
+    street, with the handlers' own source keys and choice of person."""
     out = []
     for pk, kind, leader, date in WorkLog.objects.filter(street=street, kind__in=list(WORK_RULES)).values_list(
             "pk", "kind", "leader_id", "date"):
@@ -40,11 +41,31 @@ def _earned(street):
     for patrol_id, user_id, date in Participant.objects.filter(patrol__plan__street=street, user__isnull=False).values_list(
             "patrol_id", "user_id", "patrol__date"):
         out.append((_noon(date), user_id, "patrol_attended", f"patrol:{patrol_id}:attended:{user_id}"))
-    for issue_id, event_id, actor, when in IssueEvent.objects.filter(
-            issue__street=street, action="resolve_on_spot", actor__isnull=False).values_list(
-            "issue_id", "pk", "actor_id", "created_at"):
-        out.append((when, actor, "resolved_on_spot", f"issue:{issue_id}:resolved_on_spot:{event_id}"))
-    return sorted(out)
+    events = IssueEvent.objects.filter(issue__street=street)
+    solving = defaultdict(list)  # issue → [(time, event id, actor)]
+    for issue_id, pk, actor, when in events.filter(action__in=SOLVING).values_list("issue_id", "pk", "actor_id", "created_at"):
+        solving[issue_id].append((when, pk, actor))
+
+    def solver(issue_id, event_id):  # as handlers._solver_id: the last solving event before this one
+        before = [s for s in solving.get(issue_id, ()) if s[1] < event_id]
+        return max(before)[2] if before else None
+
+    for issue_id, pk, action, actor, when, data, handler, reporter, target_reporter in events.filter(
+            action__in=("resolve_on_spot", "give_feedback", "reopen", "red_card", "merge")).values_list(
+            "issue_id", "pk", "action", "actor_id", "created_at", "data", "issue__handler_user_id",
+            "issue__reporter_id", "issue__merged_into__reporter_id"):
+        key = f"issue:{issue_id}:{{}}:{pk}"
+        if action == "resolve_on_spot":
+            out.append((when, actor, "resolved_on_spot", key.format("resolved_on_spot")))
+        elif action == "give_feedback" and (data or {}).get("satisfaction") == "satisfied":
+            out.append((when, solver(issue_id, pk), "closed_satisfied", key.format("closed_satisfied")))
+        elif action == "reopen":
+            out.append((when, solver(issue_id, pk), "reopened", key.format("reopened")))
+        elif action == "red_card":
+            out.append((when, handler, "red_card", key.format("red_card")))
+        elif action == "merge" and reporter and reporter == target_reporter:
+            out.append((when, reporter, "duplicate_own_report", key.format("duplicate_own_report")))
+    return sorted(o for o in out if o[1] is not None)
 
 
 def _noon(day):
@@ -57,17 +78,25 @@ def build_points(street):
     taken = set(Entry.objects.values_list("source", flat=True))
     used = defaultdict(int)  # (user, rule, month) → points so far
     per_user = defaultdict(list)
+    balance = defaultdict(int)
     for when, user, code, source in _earned(street):
         rule = rules.get(code)
         if rule is None or source in taken:
             continue
         points = rule.points
         key = (user, code, timezone.localtime(when).strftime("%Y-%m"))
-        if rule.monthly_cap:
-            points = min(points, rule.monthly_cap - used[key])
-            if points <= 0:
+        if rule.monthly_cap:  # as services.points_award: the cap bounds the month's points either way
+            room = rule.monthly_cap - used[key]
+            if room <= 0:
                 continue
-        used[key] += points
+            points = min(points, room) if points > 0 else max(points, -room)
+        if points < 0:  # a penalty takes no more than the balance holds
+            points = max(points, -balance[user])
+            if points == 0:
+                continue
+        used[key] += abs(points)
+        balance[user] += points
+        taken.add(source)
         per_user[user].append((points, rule.pk, source, when))
     existing = set(Account.objects.filter(user_id__in=per_user).values_list("user_id", flat=True))
     Account.objects.bulk_create([Account(user_id=u) for u in per_user if u not in existing], batch_size=2000)
