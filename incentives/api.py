@@ -12,13 +12,11 @@ Amounts and quantities are handed to the services as sent, so that one set of ru
 messages) decides them: three decimals in an amount or a quantity of 0 are refused by the service.
 """
 
-from django.core.exceptions import ObjectDoesNotExist
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
+from functools import partial
+
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -30,9 +28,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 
+from config.api import call_service, inline_choices
 from grid import selectors as grid_selectors
 from grid.models import Level, RoleAssignment
 
@@ -43,24 +41,7 @@ from .models import Account, ClaimKind, ExpenseClaim, PointRule, Redemption
 # --- errors -----------------------------------------------------------------------------------
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = gettext_lazy("Not enough left: stock, points or the fund ran out.")
-    default_code = "conflict"
-
-
-def _call(service, **kwargs):
-    """Run a service, turning its domain errors into the API's answers."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as e:
-        raise exceptions.ValidationError(get_error_detail(e))
-    except DjangoPermissionDenied as e:
-        raise exceptions.PermissionDenied(str(e) or None)
-    except ObjectDoesNotExist:  # unknown, or outside the user's scope
-        raise exceptions.NotFound()
-    except services.Conflict as e:
-        raise Conflict(str(e) or None)
+_call = partial(call_service, conflicts=(services.Conflict,))
 
 
 def _errors(*codes, thing):
@@ -73,23 +54,9 @@ def _errors(*codes, thing):
     return {code: OpenApiResponse(description=texts[code]) for code in codes}
 
 
-def _choices(choices, help_text):
-    """A choice field whose enum stays inline in the schema (as in `patrols.api`): drf-spectacular
-    names an enum after its property, and ours would collide with the ledger's `state` and the
-    grid's `kind`."""
-
-    schema = {"allOf": [{"type": "string", "enum": [value for value, _label in choices]}], "description": help_text}
-
-    @extend_schema_field(schema)
-    class Field(serializers.ChoiceField):
-        pass
-
-    return Field
-
-
-RedemptionStateField = _choices(Redemption.State.choices, "requested, fulfilled or cancelled.")
-ClaimStateField = _choices(ExpenseClaim.State.choices, "submitted, approved, rejected or paid.")
-ClaimKindField = _choices(ClaimKind.choices, "meal, travel, duty or other.")
+RedemptionStateField = inline_choices(Redemption.State.choices, "requested, fulfilled or cancelled.")
+ClaimStateField = inline_choices(ExpenseClaim.State.choices, "submitted, approved, rejected or paid.")
+ClaimKindField = inline_choices(ClaimKind.choices, "meal, travel, duty or other.")
 
 
 def _managed_q(user, via="node"):

@@ -12,8 +12,8 @@ counted apart in the monthly analysis. Staff who pass on what a resident told th
 reached them (`visit`, `hotline`, `patrol`, `other`) and may note the resident's name and phone.
 """
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
+from functools import partial
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import (
@@ -25,9 +25,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 
+from config.api import call_service
 from grid import selectors as grid_selectors
 from grid.api import PhoneField
 from grid.models import GridNode
@@ -39,24 +39,7 @@ from .models import Category, Issue, IssueEvent, Priority, Source
 # --- errors -----------------------------------------------------------------------------------
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = gettext_lazy("The issue was changed by someone else; reload it and try again.")
-    default_code = "conflict"
-
-
-def _call(service, **kwargs):
-    """Run a service, turning its domain errors into the API's answers."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as e:
-        raise exceptions.ValidationError(get_error_detail(e))
-    except DjangoPermissionDenied as e:
-        raise exceptions.PermissionDenied(str(e) or None)
-    except Issue.DoesNotExist:
-        raise exceptions.NotFound()
-    except services.IssueConflict as e:
-        raise Conflict(str(e) or None)
+_call = partial(call_service, conflicts=(services.IssueConflict,))
 
 
 ERRORS = {

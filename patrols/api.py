@@ -9,8 +9,6 @@ an object outside the user's scope → 404.
 """
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, Prefetch
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -24,11 +22,11 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.fields import get_error_detail
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from config.api import call_service, inline_choices
 from grid import selectors as grid_selectors
 from issues.selectors import visible_issues
 
@@ -39,9 +37,7 @@ from .models import (
     ChecklistItem,
     Finding,
     ItemResult,
-    MonthlyReport,
     Participant,
-    PatrolPlan,
     PlanState,
     Result,
     Scenario,
@@ -51,16 +47,7 @@ from .models import (
 # --- errors -----------------------------------------------------------------------------------
 
 
-def _call(service, **kwargs):
-    """Run a service, turning its domain errors into the API's answers."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as e:
-        raise exceptions.ValidationError(get_error_detail(e))
-    except DjangoPermissionDenied as e:
-        raise exceptions.PermissionDenied(str(e) or None)
-    except (PatrolPlan.DoesNotExist, MonthlyReport.DoesNotExist):  # outside the scope
-        raise exceptions.NotFound()
+_call = call_service
 
 
 def _flatten(detail, prefix=""):
@@ -86,25 +73,10 @@ def _flatten(detail, prefix=""):
     return out
 
 
-def _choices(choices, help_text):
-    """A choice field whose enum stays inline in the schema. drf-spectacular turns every enum
-    property into a component named after the property; ours would collide with the ledger's
-    `state` and the grid's `kind` and rename theirs. Wrapped in `allOf`, the enum stays here."""
-
-    # (A lone allOf would be unwrapped again: the description keeps it.)
-    schema = {"allOf": [{"type": "string", "enum": [value for value, _label in choices]}], "description": help_text}
-
-    @extend_schema_field(schema)
-    class Field(serializers.ChoiceField):
-        pass
-
-    return Field
-
-
-PlanStateField = _choices(PlanState.choices, "planned, done or missed.")
-WorkKindField = _choices(WorkKind.choices, "home_visit, errand, mediation, hazard_check, publicity or other.")
-ResultField = _choices(Result.choices, "ok, problem (say what in `note`) or n/a.")
-CadenceField = _choices(Cadence.choices, "monthly, weekly or range (one plan for the date range).")
+PlanStateField = inline_choices(PlanState.choices, "planned, done or missed.")
+WorkKindField = inline_choices(WorkKind.choices, "home_visit, errand, mediation, hazard_check, publicity or other.")
+ResultField = inline_choices(Result.choices, "ok, problem (say what in `note`) or n/a.")
+CadenceField = inline_choices(Cadence.choices, "monthly, weekly or range (one plan for the date range).")
 
 
 def _errors(*codes, thing):

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +21,7 @@ from grid.services import scope_columns, scope_columns_bulk, tree_lock
 from grid.uploads import check_image
 from issues import calendar
 from issues import services as issue_services
-from issues.models import Category, Issue
+from issues.models import Category
 
 from . import report, signals
 from .models import (

@@ -56,8 +56,10 @@ def _default_language():
 
 
 @pytest.fixture
-def english():
-    """For tests that read a message's words: the messages in English, whatever the default."""
+def english(settings):
+    """For tests that read a message's words: the messages in English, whatever the default, in the
+    test's own code and in the requests it makes (which fall back to LANGUAGE_CODE)."""
+    settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from grid.models import Role
 from incentives import services
-from incentives.models import Account, ExpenseClaim, Fund, PointRule, Redemption, Reward
+from incentives.models import Account, ExpenseClaim, Fund, PointRule, Redemption
 from tests.factories import RoleFactory, UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
