@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -24,7 +23,6 @@ from django.utils import timezone
 from openpyxl import load_workbook
 from PIL import Image
 
-from grid import services as grid_services
 from incentives import services
 from incentives.models import (
     Account,
@@ -37,6 +35,7 @@ from incentives.models import (
     Redemption,
     Reward,
 )
+from tests.admin_support import grant, messages_of, rows
 from tests.factories import UserFactory
 
 User = get_user_model()
@@ -55,22 +54,8 @@ def url(model, view="changelist", *args):
     return reverse(f"admin:incentives_{model}_{view}", args=args)
 
 
-def grant(user, role):
-    """The role's admin group: grid's permissions plus those of incentives.apps.ADMIN_PERMISSIONS."""
-    grid_services.user_grant_admin(user=user, role=role)
-    return User.objects.get(pk=user.pk)  # no stale permission cache
-
-
-def messages_of(response):
-    return [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
-
-
 def errors_of(response):
     return [text for level, text in messages_of(response) if level == "error"]
-
-
-def rows(response):
-    return {obj.pk for obj in response.context["cl"].result_list}
 
 
 def action(client, model, name, pks, **extra):

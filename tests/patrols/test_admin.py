@@ -13,14 +13,12 @@ from io import BytesIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from grid import services as grid_services
 from issues.models import Issue, IssueEvent, State
 from patrols import services
 from patrols.models import (
@@ -32,6 +30,7 @@ from patrols.models import (
     PatrolPlan,
     Scenario,
 )
+from tests.admin_support import grant, messages_of, rows
 from tests.factories import UserFactory, category, checklist, plan, scenario
 
 User = get_user_model()
@@ -48,20 +47,6 @@ def client(client):
 
 def url(model, view="changelist", *args):
     return reverse(f"admin:patrols_{model}_{view}", args=args)
-
-
-def grant(user, role):
-    """The role's admin group: grid's permissions plus those of patrols.apps.ADMIN_PERMISSIONS."""
-    grid_services.user_grant_admin(user=user, role=role)
-    return User.objects.get(pk=user.pk)  # no stale permission cache
-
-
-def messages_of(response):
-    return [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
-
-
-def rows(response):
-    return {obj.pk for obj in response.context["cl"].result_list}
 
 
 @pytest.fixture
