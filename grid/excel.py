@@ -31,7 +31,6 @@ from .models import (
     Organisation,
     Post,
     Role,
-    RoleAssignment,
     kinds_for_level,
     mask_phone,
 )

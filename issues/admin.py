@@ -34,7 +34,6 @@ from django.utils.translation import gettext_lazy, ngettext
 from grid import selectors as grid_selectors
 from grid.admin import NotFoundMixin, ReadOnlyMixin, ScopedAdmin, SubtreeFilter
 from grid.models import PHONE_RE, Level, Organisation, mask_phone
-from grid.uploads import check_image
 
 from . import calendar, excel, notifications, services, workflow
 from .models import (

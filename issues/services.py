@@ -12,14 +12,12 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from grid import selectors as grid_selectors
-from grid.models import Level, Organisation, Role, RoleAssignment
+from grid.models import Organisation, Role, RoleAssignment
 from grid.services import scope_columns, tree_lock
 from grid.uploads import check_image
 
 from . import calendar, notifications, signals, workflow
 from .models import (
-    OPEN_STATES,
-    Category,
     DeadlineUnit,
     FeedbackChannel,
     Issue,

@@ -1,13 +1,12 @@
 """Reads of the patrols app, always scoped to a user."""
 
-import datetime
-
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from grid.models import GridNode, Level
 from grid.selectors import scope_q, scope_roots
 
-from .models import MonthlyReport, Patrol, PatrolPlan, PlanState, WorkKind, WorkLog
+from .models import MonthlyReport, Patrol, PatrolPlan, WorkKind, WorkLog
 
 
 def _ancestors_q(user, levels, field="node"):
@@ -37,7 +36,7 @@ def plan_list(user):
 
 def my_plans(user, on=None):
     """The plans of the current period that the user can walk: still planned or done this period."""
-    on = on or datetime.date.today()
+    on = on or timezone.localdate()  # Shanghai's day, not the server's
     return plan_list(user).filter(period_start__lte=on, period_end__gte=on).order_by("planned_date", "node__code")
 
 
@@ -73,7 +72,3 @@ def work_profile(leader, start, end, logs=None):
     by_kind = {k: counts.get(k, 0) for k in WorkKind.values}
     patrols = Patrol.objects.filter(participants__user=leader, date__range=(start, end)).count()
     return {"by_kind": by_kind, "total": sum(by_kind.values()), "patrols": patrols}
-
-
-def missed_plans(user):
-    return visible_plans(user).filter(state=PlanState.MISSED)
