@@ -26,7 +26,6 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -38,7 +37,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from grid import selectors as grid_selectors
 from grid.admin import ExcelMixin, NotFoundMixin, ReadOnlyMixin, ScopedAdmin, SubtreeFilter
-from grid.models import GridNode, Level, RoleAssignment
+from grid.models import GridNode, Level
 
 from . import excel, selectors, services
 from .models import (
@@ -68,23 +67,10 @@ def _error_text(error):
     return str(error) or _("You may not do this here.")
 
 
-def managed_nodes(user):
-    """The streets and communities where the user keeps rewards, funds and honours: those under their
-    street-staff or secretary roles (the services' MANAGERS)."""
-    qs = GridNode.objects.filter(level__lte=Level.COMMUNITY).order_by("tree_id", "lft")
-    if user.is_superuser:
-        return qs
-    q = Q(pk__in=[])
-    for tree_id, lft, rght in (RoleAssignment.objects.active().filter(user=user, role__in=services.MANAGERS)
-                               .values_list("node__tree_id", "node__lft", "node__rght")):
-        q |= Q(tree_id=tree_id, lft__gte=lft, rght__lte=rght)
-    return qs.filter(q)
-
-
 def managed_ids(request):
     """`managed_nodes` of the request's user, computed once per request."""
     if not hasattr(request, "_incentives_managed"):
-        request._incentives_managed = set(managed_nodes(request.user).values_list("pk", flat=True))
+        request._incentives_managed = set(selectors.managed_nodes(request.user).values_list("pk", flat=True))
     return request._incentives_managed
 
 
@@ -451,7 +437,7 @@ class ManagedNodeMixin:
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "node" and field is not None:
             # After ScopedAdmin's choice of every visible node: only the places the user manages.
-            field.queryset = managed_nodes(request.user)
+            field.queryset = selectors.managed_nodes(request.user)
             field.label_from_instance = node_choice_label
         return field
 

@@ -14,7 +14,6 @@ messages) decides them: three decimals in an amount or a quantity of 0 are refus
 
 from functools import partial
 
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -32,7 +31,7 @@ from rest_framework.response import Response
 
 from config.api import call_service, inline_choices
 from grid import selectors as grid_selectors
-from grid.models import Level, RoleAssignment
+from grid.models import Level
 
 from . import selectors, services
 from .filters import ClaimFilter, EntryFilter, FundFilter, RedemptionFilter, RewardFilter
@@ -57,17 +56,6 @@ def _errors(*codes, thing):
 RedemptionStateField = inline_choices(Redemption.State.choices, "requested, fulfilled or cancelled.")
 ClaimStateField = inline_choices(ExpenseClaim.State.choices, "submitted, approved, rejected or paid.")
 ClaimKindField = inline_choices(ClaimKind.choices, "meal, travel, duty or other.")
-
-
-def _managed_q(user, via="node"):
-    """Rows offered at a node the user manages (street staff above it, the secretary of its
-    community): they also see what is not active (any more)."""
-    q = Q(pk__in=[])
-    lines = (RoleAssignment.objects.active().filter(user=user, role__in=services.MANAGERS)
-             .values_list("node__tree_id", "node__lft", "node__rght"))
-    for tree_id, lft, rght in lines:
-        q |= Q(**{f"{via}__tree_id": tree_id, f"{via}__lft__gte": lft, f"{via}__rght__lte": rght})
-    return q
 
 
 def _absolute(request, file):
@@ -207,11 +195,7 @@ class RewardViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        user = self.request.user
-        qs = selectors.visible_rewards(user).select_related("node")
-        if user.is_authenticated and not user.is_superuser:
-            qs = qs.filter(Q(active=True) | _managed_q(user))
-        return qs
+        return selectors.reward_list(self.request.user).select_related("node")
 
     def get_serializer_class(self):
         return RedeemRequestSerializer if self.action == "redeem" else RewardSerializer

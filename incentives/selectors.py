@@ -9,12 +9,16 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from grid.models import GridNode, Level, RoleAssignment
+from grid.models import GridNode, Level, Role, RoleAssignment
 from grid.selectors import restrict, scope_q, scope_roots, visible_roles
 from issues.models import IssueEvent
 from patrols.models import WorkLog
 
 from .models import Account, CareVisit, Entry, ExpenseClaim, Fund, Honour, Redemption, Reward
+
+
+# Who keeps a street's or community's catalogue and fund.
+MANAGERS = (Role.STREET_STAFF, Role.SECRETARY)
 
 
 def month_bounds(when=None):
@@ -81,6 +85,28 @@ def visible_redemptions(user):
     if kept is None:
         return Redemption.objects.all()
     return Redemption.objects.filter(Q(account__user=user) | kept)
+
+
+def managed_nodes(user):
+    """The streets and communities where the user keeps rewards, funds and honours: those under their
+    street-staff or secretary roles (MANAGERS)."""
+    qs = GridNode.objects.filter(level__lte=Level.COMMUNITY).order_by("tree_id", "lft")
+    if user.is_superuser:
+        return qs
+    q = Q(pk__in=[])
+    for tree_id, lft, rght in (RoleAssignment.objects.active().filter(user=user, role__in=MANAGERS)
+                               .values_list("node__tree_id", "node__lft", "node__rght")):
+        q |= Q(tree_id=tree_id, lft__gte=lft, rght__lte=rght)
+    return qs.filter(q)
+
+
+def reward_list(user):
+    """The catalogue as a user reads it: the active rewards offered to them, and — where they keep
+    the catalogue — the withdrawn ones too."""
+    qs = visible_rewards(user)
+    if not user or not user.is_authenticated or user.is_superuser:
+        return qs
+    return qs.filter(Q(active=True) | Q(node__in=managed_nodes(user)))
 
 
 def visible_funds(user):

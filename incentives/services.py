@@ -11,7 +11,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from grid.models import Level, Role, RoleAssignment
+from grid.models import Level, RoleAssignment
 from grid.services import scope_columns
 from grid.uploads import check_image
 
@@ -27,9 +27,8 @@ from .models import (
     Redemption,
     Reward,
 )
-from .selectors import home_node, month_bounds, offered_to_q, parse_period, visible_claims
+from .selectors import MANAGERS, home_node, month_bounds, offered_to_q, parse_period, visible_claims
 
-MANAGERS = (Role.STREET_STAFF, Role.SECRETARY)
 MAX_QUANTITY = 100
 MAX_CLAIM = Decimal("100000.00")
 
