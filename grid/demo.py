@@ -13,6 +13,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 
+from common import registry
+
 from . import services
 from .models import CareTag, GridNode, Kind, Level, OrgKind, Organisation, Post, Role, RoleAssignment
 
@@ -20,7 +22,7 @@ DEMO_PASSWORD = "jinyuan2023"
 
 # What the apps above add to a freshly built demo street: callables taking the street node,
 # registered from their AppConfig.ready (grid cannot import them).
-DEMO_STEPS = []
+DEMO_STEPS = registry.demo_steps
 
 COMMUNITIES = [
     "东街社区", "南街社区", "西街社区", "北街社区", "子龙社区", "文庙社区", "潘家街社区", "凤凰社区",

@@ -1,11 +1,11 @@
-"""Reads of the grid registers. Everything a user sees passes through `restrict`."""
+"""Reads of the grid registers. Everything a user sees passes through `grid.access.restrict`."""
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
+from .access import restrict, scope_q, scope_roots, subtree_q, visible_node  # noqa: F401 — until every caller imports grid.access
 from .models import (
     COMPOUND_KINDS,
     ChangeLog,
@@ -18,91 +18,6 @@ from .models import (
     Role,
     RoleAssignment,
 )
-
-# Property-company staff see what is assigned to their organisation (the ledger's business), not the
-# registers of the subtrees they work in.
-SCOPE_ROLES = tuple(r for r in Role.values if r != Role.PROPERTY_STAFF)
-
-
-@dataclass(frozen=True)
-class ScopeRoot:
-    node_id: int
-    tree_id: int
-    lft: int
-    rght: int
-    level: int
-
-
-def scope_roots(user):
-    """The nodes under which `user` sees everything; None means everything (superuser).
-
-    Cached on the user object, so one request computes it once."""
-    if not user or not user.is_authenticated:
-        return []
-    if user.is_superuser:
-        return None
-    cached = getattr(user, "_grid_scope_roots", None)
-    if cached is None:
-        rows = (
-            RoleAssignment.objects.active()
-            .filter(user=user, role__in=SCOPE_ROLES)
-            .values_list("node_id", "node__tree_id", "node__lft", "node__rght", "node__level")
-        )
-        roots = sorted({ScopeRoot(*r) for r in rows}, key=lambda r: (r.tree_id, r.lft))
-        # Drop roots nested inside another root: the outer one already covers them.
-        cached = []
-        for r in roots:
-            if cached and cached[-1].tree_id == r.tree_id and cached[-1].rght >= r.rght:
-                continue
-            cached.append(r)
-        user._grid_scope_roots = cached
-    return cached
-
-
-def _prefix(via):
-    return f"{via}__" if via else ""
-
-
-def _root_q(root, model, via):
-    # Rows that carry street/community columns use them: an indexed equality instead of a range join.
-    fields = {f.name for f in model._meta.get_fields()}
-    if root.level == Level.STREET and "street" in fields:
-        return Q(street_id=root.node_id)
-    if root.level == Level.COMMUNITY and "community" in fields:
-        return Q(community_id=root.node_id)
-    if root.level == Level.MICROGRID:  # a leaf: its subtree is itself
-        return Q(**{via or "pk": root.node_id})
-    p = _prefix(via)
-    if root.level == Level.STREET:
-        return Q(**{f"{p}tree_id": root.tree_id})
-    return Q(**{f"{p}tree_id": root.tree_id, f"{p}lft__gte": root.lft, f"{p}rght__lte": root.rght})
-
-
-def scope_q(model, user, via=None):
-    """The filter behind `restrict`: None means no limit (superuser); a user without scope gets a
-    filter that matches nothing."""
-    roots = scope_roots(user)
-    if roots is None:
-        return None
-    q = Q(pk__in=[])
-    for root in roots:
-        q |= _root_q(root, model, via)
-    return q
-
-
-def restrict(queryset, user, via=None):
-    """Limit `queryset` to what `user` may see.
-
-    `via` is the path from the queryset's model to its GridNode (None for GridNode itself,
-    "grid" for households, "node" for roles, "nodes" for a many-to-many such as organisations)."""
-    model = queryset.model
-    q = scope_q(model, user, via)
-    if q is None:
-        return queryset
-    field = model._meta.get_field(via) if via else None
-    if field is not None and field.many_to_many:
-        return queryset.filter(pk__in=model._base_manager.filter(q).values("pk"))
-    return queryset.filter(q)
 
 
 def visible_nodes(user):
@@ -140,13 +55,6 @@ def visible_users(user):
     return qs.filter(visible).exclude(is_superuser=True)
 
 
-def visible_node(user, node_id):
-    """One node of the user's scope by an id taken from a request, or None (also for garbage ids)."""
-    if not str(node_id or "").isdigit() or int(node_id) > 2**62:
-        return None
-    return visible_nodes(user).filter(pk=int(node_id)).first()
-
-
 def visible_changelog(user):
     """Log lines of the streets where the user works at street level; lines without a street
     (writes spanning streets, purged streets) are for administrators only."""
@@ -158,11 +66,6 @@ def visible_changelog(user):
 
 def can_see_phones(user):
     return bool(user and user.is_authenticated and user.has_perm("grid.view_full_phone"))
-
-
-def subtree_q(node, via=None):
-    p = _prefix(via)
-    return Q(**{f"{p}tree_id": node.tree_id, f"{p}lft__gte": node.lft, f"{p}rght__lte": node.rght})
 
 
 def active_a_post(on=None):
@@ -190,9 +93,7 @@ def node_stats(node, on=None):
         "nodes_by_level": {Level(lv).name.lower(): by_level.get(lv, 0) for lv in Level.values},
         "compounds_by_kind": {k: compounds.get(k, 0) for k in COMPOUND_KINDS},
         "microgrids_by_kind": {k: micro.get(k, 0) for k in MICROGRID_KINDS},
-        "households": Household.objects.filter(
-            _root_q(ScopeRoot(node.pk, node.tree_id, node.lft, node.rght, node.level), Household, "grid")
-        ).count(),
+        "households": Household.objects.filter(subtree_q(node, "grid", Household)).count(),
         "leaders": leaders,
         "vacant_microgrids": vacant,
     }

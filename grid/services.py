@@ -13,6 +13,8 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common import registry
+
 from .models import (
     ChangeLog,
     GridNode,
@@ -526,21 +528,19 @@ def scope_columns_bulk(grids):
     return out
 
 
-# Role holders who work in the browser admin, and the model permissions their group carries there:
-# {role: {app label: codenames, or None for all of the app's}}. Apps above add theirs at start-up
-# through `admin_permissions_register` (grid cannot import them).
-ADMIN_GROUPS = {
-    Role.STREET_STAFF: {"grid": None},  # every permission of the grid app, phones included
-    Role.SECRETARY: {"grid": {"view_gridnode", "view_household", "change_household", "add_household",
-                              "view_roleassignment", "view_organisation", "view_caretag", "view_user",
-                              "view_apostroster", "view_vacantmicrogrid"}},
-    Role.PARTY_BRANCH: {"grid": {"view_gridnode", "view_household", "view_roleassignment", "view_organisation",
-                                 "view_apostroster", "view_vacantmicrogrid"}},
+# Role holders who work in the browser admin, and the model permissions their group carries there
+# (common.registry.admin_groups: {role: {app label: codenames, or None for all of the app's}}). Each app
+# registers its own at start-up; grid's are these.
+GRID_ADMIN_PERMISSIONS = {
+    Role.STREET_STAFF: None,  # every permission of the grid app, phones included
+    Role.SECRETARY: {"view_gridnode", "view_household", "change_household", "add_household", "view_roleassignment",
+                     "view_organisation", "view_caretag", "view_user", "view_apostroster", "view_vacantmicrogrid"},
+    Role.PARTY_BRANCH: {"view_gridnode", "view_household", "view_roleassignment", "view_organisation",
+                        "view_apostroster", "view_vacantmicrogrid"},
 }
-
-
-def admin_permissions_register(role, app_label, codenames):
-    ADMIN_GROUPS[role][app_label] = set(codenames)
+for _role, _codenames in GRID_ADMIN_PERMISSIONS.items():
+    registry.admin_permissions_register(str(_role), "grid", _codenames)
+ADMIN_GROUPS = registry.admin_groups
 
 
 def admin_group_sync(role, create=True):

@@ -29,7 +29,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import call_service, inline_choices
+from common.api import call_service, inline_choices
 from grid import selectors as grid_selectors
 from grid.models import Level
 

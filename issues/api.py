@@ -27,7 +27,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import call_service
+from common.api import call_service
 from grid import selectors as grid_selectors
 from grid.api import PhoneField
 from grid.models import GridNode

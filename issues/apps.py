@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
-# The ledger's permissions for the admin groups of grid's roles (see grid.services.ADMIN_GROUPS).
+# The ledger's permissions for the admin groups of grid's roles (see common.registry.admin_groups).
 # change_issue unlocks the action buttons; the workflow table then decides which actions a person has.
 ADMIN_PERMISSIONS = {
     "street_staff": {
@@ -21,12 +21,10 @@ class IssuesConfig(AppConfig):
     verbose_name = _("Problem ledger")
 
     def ready(self):
-        from grid import demo
-        from grid.services import admin_permissions_register
+        from common.registry import admin_permissions_register, demo_step
 
         from .demo import build_demo_ledger
 
         for role, codenames in ADMIN_PERMISSIONS.items():
             admin_permissions_register(role, "issues", codenames)
-        if build_demo_ledger not in demo.DEMO_STEPS:
-            demo.DEMO_STEPS.append(build_demo_ledger)
+        demo_step(build_demo_ledger)

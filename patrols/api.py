@@ -26,7 +26,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from config.api import call_service, inline_choices
+from common.api import call_service, inline_choices
 from grid import selectors as grid_selectors
 from issues.selectors import visible_issues
 

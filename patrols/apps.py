@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 _RECORDS = {"view_patrolplan", "view_patrol", "view_worklog", "view_monthlyreport", "view_meeting",
             "add_meeting", "view_scenario", "view_checklisttemplate", "view_jobrun"}
-# The patrols' permissions for the admin groups of grid's roles (see grid.services.ADMIN_GROUPS).
+# The patrols' permissions for the admin groups of grid's roles (see common.registry.admin_groups).
 ADMIN_PERMISSIONS = {
     "street_staff": _RECORDS | {
         "add_scenario", "change_scenario", "delete_scenario",
@@ -20,12 +20,10 @@ class PatrolsConfig(AppConfig):
     verbose_name = _("Joint patrols")
 
     def ready(self):
-        from grid import demo
-        from grid.services import admin_permissions_register
+        from common.registry import admin_permissions_register, demo_step
 
         from .demo import build_demo_patrols
 
         for role, codenames in ADMIN_PERMISSIONS.items():
             admin_permissions_register(role, "patrols", codenames)
-        if build_demo_patrols not in demo.DEMO_STEPS:
-            demo.DEMO_STEPS.append(build_demo_patrols)
+        demo_step(build_demo_patrols)

@@ -1,0 +1,58 @@
+"""Registries that let a lower app show what the apps above it offer, without importing them.
+
+- `mobile_menu` / `home_tiles`: links on the phone pages; each app's `ready()` adds its own, with the
+  test (a function of the user) that decides whether the user sees it. Templates read them through
+  the `common.context_processors.mobile` context processor.
+- `admin_groups`: {role: {app label: codenames or None}} for the admin groups of the roles.
+- `demo_steps`: the demo's builders, in order (grid first, then each app above).
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Link:
+    key: str
+    label: object  # a lazy translation
+    url_name: str
+    order: int = 100
+    visible: object = None  # user → bool; None: everyone logged in
+    count: object = None  # user → int shown as a badge; None: no badge
+
+    def shown_to(self, user):
+        return self.visible is None or bool(self.visible(user))
+
+
+class Links:
+    def __init__(self):
+        self._links = {}
+
+    def add(self, link):
+        self._links[link.key] = link  # re-registering (tests, reloads) replaces
+
+    def for_user(self, user):
+        return [link for link in sorted(self._links.values(), key=lambda x: (x.order, x.key)) if link.shown_to(user)]
+
+    def __iter__(self):
+        return iter(sorted(self._links.values(), key=lambda x: (x.order, x.key)))
+
+
+mobile_menu = Links()
+home_tiles = Links()
+
+admin_groups = {}
+
+
+def admin_permissions_register(role, app_label, codenames):
+    """`codenames` None: every permission of the app."""
+    admin_groups.setdefault(role, {})[app_label] = None if codenames is None else set(codenames)
+
+
+demo_steps = []
+
+
+def demo_step(fn):
+    """Add a demo builder once, after those already registered (apps' ready() run lower apps first)."""
+    if fn not in demo_steps:
+        demo_steps.append(fn)
+    return fn
