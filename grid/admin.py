@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 from mptt.admin import MPTTModelAdmin
 
-from . import excel, selectors, services
+from . import access, excel, selectors, services
 from .models import (
     APostRoster,
     CareTag,
@@ -48,10 +48,10 @@ class SubtreeFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        node = selectors.visible_node(request.user, self.value())
+        node = access.visible_node(request.user, self.value())
         if node is None:
             return queryset.none()
-        return queryset.filter(selectors.subtree_q(node, self.via))
+        return queryset.filter(access.subtree_q(node, self.via, queryset.model))
 
 
 class HouseholdSubtreeFilter(SubtreeFilter):

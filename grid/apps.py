@@ -17,4 +17,9 @@ class GridConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from common import registry
+
+        from .access import visible_node_ids
+
         post_migrate.connect(_sync_role_groups, dispatch_uid="grid.sync_role_groups")
+        registry.scope["visible_node_ids"] = visible_node_ids

@@ -2,14 +2,14 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .access import MAX_ID, node_by_id, subtree_q
 from .models import CareTag, GridNode, Household, Organisation, RoleAssignment
-from .selectors import subtree_q
 
 
 class IdField(forms.IntegerField):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**62)
+        kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
 
 
@@ -21,7 +21,9 @@ class IdFilter(django_filters.NumberFilter):
 
 
 class AncestorFilter(IdFilter):
-    """`ancestor=<node id>`: everything in that node's subtree (the node included)."""
+    """`ancestor=<node id>`: everything in that node's subtree (the node included). It only narrows a
+    list already scoped to the user. Rows carrying street/community columns (on themselves or on the
+    row `via` passes through) are matched on them for a street or community: an indexed equality."""
 
     def __init__(self, via=None, distinct=False, **kwargs):
         self.via = via
@@ -32,10 +34,10 @@ class AncestorFilter(IdFilter):
     def filter(self, qs, value):
         if value in (None, ""):
             return qs
-        node = GridNode.objects.filter(pk=value).first()
+        node = node_by_id(value)
         if node is None:
             return qs.none()
-        qs = qs.filter(subtree_q(node, self.via))
+        qs = qs.filter(subtree_q(node, self.via, qs.model))
         return qs.distinct() if self.distinct_rows else qs
 
 
