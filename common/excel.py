@@ -92,7 +92,9 @@ class Book:
 
 def write_sheet(title, columns, rows):
     """An .xlsx as bytes: a header of labels in the current language, then one row per dict."""
-    return Book().sheet(title, columns, rows).bytes()
+    book = Book()
+    book.sheet(title, columns, rows)
+    return book.bytes()
 
 
 def xlsx_response(data, stem):
