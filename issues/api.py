@@ -1,19 +1,22 @@
 """REST endpoints of the ledger: the scoped issue list and detail, reporting, one POST endpoint per
 workflow action, an issue's event log, and the categories.
 
-Thin by design: serializers check the shape of the input and render the output; every write is a
-call to `issues.services`, every read goes through `issues.selectors.visible_issues`. The services'
-errors map to HTTP as follows: ValidationError → 400 {field: [messages]}, PermissionDenied → 403
-{detail}, Issue.DoesNotExist (outside the scope) → 404, IssueConflict → 409 {detail}.
+Thin by design: serializers check the shape of the input (and parse ids and times) and render the
+output; every write is a call to `issues.services` through `common.api.call_service`, every read goes
+through `Issue.objects.restrict(user)` (the scoped viewset's `visible`). The services' errors map to
+HTTP as follows: ValidationError → 400 {field: [messages], codes}, PermissionDenied → 403 {detail,
+code}, Issue.DoesNotExist (outside the scope) → 404, IssueConflict → 409 {detail, code: stale_version}.
 
-Reporting through the API refuses the source `resident`: that source marks a resident's own report
-through the public QR page, which hands the resident a tracking code (never shown by this API) and is
-counted apart in the monthly analysis. Staff who pass on what a resident told them record how it
-reached them (`visit`, `hotline`, `patrol`, `other`) and may note the resident's name and phone.
+Reporting through the API refuses the source `resident` (the service's rule): that source marks a
+resident's own report through the public QR page, which hands the resident a tracking code (never shown
+by this API) and is counted apart in the monthly analysis. Staff who pass on what a resident told them
+record how it reached them (`visit`, `hotline`, `patrol`, `other`) and may note the resident's name and
+phone.
 """
 
 from functools import partial
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import (
@@ -23,16 +26,18 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
+from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 
 from common.api import call_service
 from grid import selectors as grid_selectors
 from grid.api import PhoneField
 from grid.models import GridNode
+from grid.scoped import NUL, ScopedReadOnlyViewSet, ScopedViewSet
 
-from . import selectors, services, workflow
+from . import services, workflow
 from .filters import IssueFilter
 from .models import Category, Issue, IssueEvent, Priority, Source
 
@@ -166,15 +171,22 @@ class IssueCreateSerializer(serializers.Serializer):
     reporter_phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
     photos = _photos_field()
 
-    def validate_source(self, value):
-        if value == Source.RESIDENT:
-            raise serializers.ValidationError(
-                _("Residents report through the public page of their micro-grid; record how the report "
-                  "reached you (visit, hotline, patrol or other)."))
-        return value
-
 
 TEXT_FIELDS = ("note", "plan", "announcement", "text", "reason")
+
+
+class WhenField(serializers.CharField):
+    """A time as the service reads it (ISO 8601; a bare date is the close of that working day),
+    handed to the service as a datetime."""
+
+    def run_validation(self, data=serializers.empty):
+        text = super().run_validation(data)  # the text's own checks (length, NUL) first
+        if text in (None, ""):
+            return None
+        try:
+            return services.parse_when(text, self.field_name)
+        except DjangoValidationError as e:
+            raise serializers.ValidationError(get_error_detail(e)[self.field_name])
 
 
 def _body_field(name, required):
@@ -188,9 +200,9 @@ def _body_field(name, required):
     if name == "handler_user":
         return serializers.CharField(max_length=150, allow_blank=True, allow_null=True, help_text="Username.", **kw)
     if name in ("due", "until"):
-        # A string, parsed by the service (which also takes a bare date).
-        return serializers.CharField(max_length=40, allow_blank=True, allow_null=True,
-                                     help_text="ISO 8601 date-time, e.g. 2026-12-01T17:30:00+08:00.", **kw)
+        return WhenField(max_length=40, allow_blank=True, allow_null=True,
+                         help_text="ISO 8601 date-time, e.g. 2026-12-01T17:30:00+08:00; a bare date is the "
+                                   "close of that working day.", **kw)
     if name in ("common", "difficult", "approve"):
         return serializers.BooleanField(**kw)
     if name == "channel":
@@ -221,16 +233,31 @@ ACTION_BODIES = {name: _action_body(name) for name in workflow.USER_ACTIONS}
 # --- viewsets ---------------------------------------------------------------------------------
 
 
+class RefuseNul:
+    """A query value holding a NUL byte (which PostgreSQL refuses in text) is a 400 on that
+    parameter, before any filter or search reaches the database."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        bad = sorted({key for key, values in request.query_params.lists()
+                      if NUL in key or any(NUL in v for v in values)})
+        if bad:
+            raise exceptions.ValidationError(
+                {key.replace(NUL, ""): [_("Null characters are not allowed.")] for key in bad}, code="null_characters")
+
+
 @extend_schema_view(
     list=extend_schema(summary="The categories of problems"),
     retrieve=extend_schema(summary="One category"),
 )
-class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
+class CategoryViewSet(RefuseNul, ScopedReadOnlyViewSet):
     serializer_class = CategorySerializer
-    queryset = Category.objects.order_by("group", "code")
     filterset_fields = ["group", "active", "handler_kind"]
     search_fields = ["code", "name"]
     ordering_fields = ["code", "name", "group"]
+
+    def visible(self, user):
+        return Category.objects.order_by("group", "code")  # reference data: everyone with an account
 
 
 @extend_schema_view(
@@ -242,14 +269,13 @@ class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
                    400: OpenApiResponse(description="Bad or missing fields: {field: [messages]}.")},
     ),
 )
-class IssueViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class IssueViewSet(RefuseNul, ScopedViewSet):
     filterset_class = IssueFilter
     search_fields = ["number", "title", "description"]
     ordering_fields = ["reported_at", "updated_at", "due_at", "number"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        qs = selectors.visible_issues(self.request.user)
+    def visible(self, user):
+        qs = Issue.objects.restrict(user)
         if self.action == "list":
             return qs.select_related("handler_user")
         return qs.select_related("grid", "handler_user", "reporter").prefetch_related("photos")
@@ -271,7 +297,8 @@ class IssueViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         except exceptions.PermissionDenied:
             # The grid was checked against the same scope above; should the scope change in between,
             # answer the same field error rather than a 403 that would confirm the node exists.
-            raise exceptions.ValidationError({"grid": [_("Unknown grid node, or outside your grid.")]})
+            raise exceptions.ValidationError({"grid": [ScopedNodeField.default_error_messages["does_not_exist"]]},
+                                             code="does_not_exist")
         issue = self.get_queryset().filter(pk=issue.pk).first() or issue
         return Response(IssueDetailSerializer(issue, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -279,10 +306,8 @@ class IssueViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(summary="The issue's event log, oldest first", responses=EventSerializer(many=True))
     @action(detail=True, filter_backends=[])
     def events(self, request, pk=None):
-        try:
-            events = selectors.issue_events(request.user, pk).prefetch_related("photos")
-        except Issue.DoesNotExist:
-            raise exceptions.NotFound()
+        issue = self.get_object()  # 404 outside the scope, or for a malformed id
+        events = issue.events.select_related("actor").prefetch_related("photos").order_by("created_at", "id")
         page = self.paginate_queryset(events)
         return self.get_paginated_response(EventSerializer(page, many=True, context=self.get_serializer_context()).data)
 

@@ -9,12 +9,14 @@ else on the host of the request.
 import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from grid import access
 from grid import selectors as grid_selectors
 from grid.models import Level
+from grid.scoped import scoped_object_or_404
 
 
 def report_url(request, code):
@@ -56,15 +58,15 @@ def _boards(request, microgrids):
 
 @login_required
 def board(request, code):
-    node = get_object_or_404(grid_selectors.visible_nodes(request.user), code=code, level=Level.MICROGRID)
+    node = scoped_object_or_404(grid_selectors.visible_nodes(request.user), code=code, level=Level.MICROGRID)
     return render(request, "public/boards.html", {"title": node.name, "boards": _boards(request, [node])})
 
 
 @login_required
 def board_community(request, code):
     visible = grid_selectors.visible_nodes(request.user)
-    community = get_object_or_404(visible, code=code, level=Level.COMMUNITY)
-    microgrids = visible.filter(grid_selectors.subtree_q(community), level=Level.MICROGRID).order_by("tree_id", "lft")
+    community = scoped_object_or_404(visible, code=code, level=Level.COMMUNITY)
+    microgrids = visible.filter(access.subtree_q(community), level=Level.MICROGRID).order_by(*access.tree_order())
     return render(request, "public/boards.html", {
         "title": community.name, "community": community, "boards": _boards(request, microgrids),
     })

@@ -6,9 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from grid.filters import AncestorFilter
-from grid.models import GridNode, Level
-from grid.selectors import subtree_q
+from grid.filters import AncestorFilter, IdFilter
 
 from .models import Category, Issue, Source, State, Supervision
 
@@ -19,25 +17,9 @@ SUPERVISION_CHOICES = [(str(v), label) for v, label in Supervision.choices] + [
 ]
 
 
-class IssueAncestorFilter(AncestorFilter):
-    """`ancestor=<node id>`: issues in that node's subtree. A street or a community is matched on the
-    issue's own street/community column (an indexed equality); deeper nodes by the nested-set range."""
-
-    def filter(self, qs, value):
-        if value in (None, ""):
-            return qs
-        node = GridNode.objects.filter(pk=value).only("pk", "level", "tree_id", "lft", "rght").order_by().first()
-        if node is None:
-            return qs.none()
-        if node.level == Level.STREET:
-            return qs.filter(street_id=node.pk)
-        if node.level == Level.COMMUNITY:
-            return qs.filter(community_id=node.pk)
-        return qs.filter(subtree_q(node, "grid"))
-
-
-def overdue_q():
-    return Q(state=State.HANDLING, due_at__lt=timezone.now())
+def overdue_q(now=None):
+    # The same rule as Issue.is_overdue, as a filter (the API's and the admin's).
+    return Q(state=State.HANDLING, due_at__lt=now or timezone.now())
 
 
 class IssueFilter(django_filters.FilterSet):
@@ -45,7 +27,8 @@ class IssueFilter(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=State.choices, distinct=False, label=_("state (repeat for several)"))
     category = django_filters.ModelChoiceFilter(queryset=Category.objects.all(), label=_("category"))
     source = django_filters.ChoiceFilter(choices=Source.choices, label=_("source"))
-    ancestor = IssueAncestorFilter()
+    ancestor = AncestorFilter(via="grid")  # a street or community: the ledger's own scope columns
+    grid = IdFilter(field_name="grid", label=_("grid node"))
     overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("in handling and past its due time"))
     supervision = django_filters.ChoiceFilter(
         choices=SUPERVISION_CHOICES, method="filter_supervision", label=_("supervision: 0/1/2 or none/yellow/red")
@@ -59,7 +42,7 @@ class IssueFilter(django_filters.FilterSet):
 
     class Meta:
         model = Issue
-        fields = ["state", "category", "source", "grid", "priority", "common", "difficult"]
+        fields = ["state", "category", "source", "priority", "common", "difficult"]
 
     def filter_overdue(self, qs, name, value: bool):
         if value is None:

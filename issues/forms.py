@@ -9,8 +9,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from common.forms import add_service_errors
+from grid import access
 from grid import selectors as grid_selectors
 from grid.models import GridNode, Level, Organisation, OrgKind, Role, RoleAssignment
+from grid.scoped import NUL
 from grid.uploads import check_image
 
 from . import services, workflow
@@ -62,19 +65,16 @@ class PhotosField(forms.FileField):
 
 
 class ServiceErrorsMixin:
+    """`form.add_service_errors(e)`: common.forms.add_service_errors as a method (patrols' and
+    incentives' forms use it too)."""
+
     def add_service_errors(self, error):
-        """A service's ValidationError onto the form: its fields where the form has them, else on top."""
-        if hasattr(error, "error_dict"):
-            for name, errors in error.error_dict.items():
-                for e in errors:
-                    self.add_error(name if name in self.fields else None, e)
-        else:
-            self.add_error(None, error)
+        add_service_errors(self, error)
 
 
 def when_field(**kwargs):
-    # Passed to the service as typed: it reads "2026-12-01 17:30", the browser's "2026-12-01T17:30",
-    # and a bare date as the close of that working day, and says so on the field when it cannot.
+    # Read by services.parse_when once the rest of the form is whole ("2026-12-01 17:30", the browser's
+    # "2026-12-01T17:30", a bare date as the close of that working day), so the service gets a datetime.
     return forms.CharField(
         max_length=40, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         **kwargs,
@@ -132,6 +132,8 @@ class ReportForm(ServiceErrorsMixin, forms.Form):
         a user without micro-grids of their own — every micro-grid in their scope. None when too many."""
         own = list(grid_selectors.my_microgrids(user))
         wanted = self.data.get("grid") if self.is_bound else self.initial.get("grid")
+        if isinstance(wanted, str) and (NUL in wanted or len(wanted) > GridNode._meta.get_field("code").max_length):
+            wanted = None  # not a code: nothing to look up
         if wanted and not any(n.code == wanted for n in own):
             came_from = visible.filter(code=wanted).first()
             if came_from is not None:
@@ -141,7 +143,7 @@ class ReportForm(ServiceErrorsMixin, forms.Form):
             return [(n, place_label(n, paths[n.pk])) for n in own]
         # One query for the micro-grids and the compounds above them, walked in tree order.
         limit = MAX_PLACE_CHOICES * 4
-        nodes = list(visible.filter(level__in=[Level.COMPOUND, Level.MICROGRID]).order_by("tree_id", "lft")[:limit])
+        nodes = list(visible.filter(level__in=[Level.COMPOUND, Level.MICROGRID]).order_by(*access.tree_order())[:limit])
         grids = [n for n in nodes if n.level == Level.MICROGRID]
         if len(grids) > MAX_PLACE_CHOICES or len(nodes) == limit:
             return None
@@ -152,7 +154,7 @@ class ReportForm(ServiceErrorsMixin, forms.Form):
             if n.level == Level.COMPOUND:
                 compound = n
             else:
-                inside = compound is not None and compound.tree_id == n.tree_id and compound.lft < n.lft < compound.rght
+                inside = compound is not None and access.within(compound, n)
                 out.append((n, place_label(n, [compound] if inside else [])))
         return out
 
@@ -237,12 +239,22 @@ class ActionForm(ServiceErrorsMixin, forms.Form):
         """Propose the property company serving the place when the category goes to property companies."""
         if self.is_bound or self.issue.category.handler_kind != "property" or "handler_org" not in self.fields:
             return
-        g = self.issue.grid
-        org = (Organisation.objects.filter(street_id=self.issue.street_id, kind=OrgKind.PROPERTY,
-                                           nodes__tree_id=g.tree_id, nodes__lft__lte=g.lft, nodes__rght__gte=g.rght)
+        org = (Organisation.objects.filter(access.ancestors_q(self.issue.grid, "nodes"), street_id=self.issue.street_id,
+                                           kind=OrgKind.PROPERTY)
                .order_by("-nodes__level").first())
         if org is not None:
             self.initial.setdefault("handler_org", org.pk)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:  # the times are read once the form is whole, as the service reads them
+            for name in ("due", "until"):
+                if name in self.fields:
+                    try:
+                        cleaned[name] = services.parse_when(cleaned.get(name), name)
+                    except ValidationError as e:
+                        add_service_errors(self, e)
+        return cleaned
 
     def clean_into(self):
         number = self.cleaned_data["into"].strip()
@@ -252,15 +264,8 @@ class ActionForm(ServiceErrorsMixin, forms.Form):
         return target
 
     def service_data(self):
-        """The cleaned fields as `issue_transition` takes them."""
-        data = {}
-        for name, value in self.cleaned_data.items():
-            if name in ("version", "photos"):
-                continue
-            if name == "handler_org":
-                value = value.pk if value is not None else None
-            data[name] = value
-        return data
+        """The cleaned fields as `issue_transition` takes them (an Organisation, a datetime, an issue id)."""
+        return {name: value for name, value in self.cleaned_data.items() if name not in ("version", "photos")}
 
 
 def handler_user_choices(issue):

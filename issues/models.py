@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.models import AppendOnly
+from grid.access import ScopedQuerySet
 from grid.models import GridNode, Organisation, validate_phone
 
 
@@ -115,8 +117,18 @@ class Supervision(models.IntegerChoices):
     RED = 2, _("red card")
 
 
+class IssueQuerySet(ScopedQuerySet):
+    def restrict(self, user):
+        """What `user` sees of the ledger: their scope, plus what is assigned to them or their company
+        (the rules live in `issues.selectors.visible_issues`)."""
+        from .selectors import visible_issues
+
+        return visible_issues(user, self)
+
+
 class Issue(models.Model):
     scope_columns = True  # street/community follow `grid`; see grid.services.scoped_row_models
+    scope_via = "grid"
 
     number = models.CharField(_("ledger number"), max_length=30, unique=True)
     tracking_code = models.CharField(_("tracking code"), max_length=12, unique=True)
@@ -165,6 +177,8 @@ class Issue(models.Model):
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
     closed_at = models.DateTimeField(_("closing time"), null=True, blank=True)
 
+    objects = IssueQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("issue")
         verbose_name_plural = _("issues")
@@ -193,7 +207,7 @@ class Issue(models.Model):
         return self.due_at is not None and self.state == State.HANDLING and self.due_at < timezone.now()
 
 
-class IssueEvent(models.Model):
+class IssueEvent(AppendOnly):
     """Append-only: every action on an issue, with who, when, from which state to which."""
 
     issue = models.ForeignKey(Issue, verbose_name=_("issue"), on_delete=models.CASCADE, related_name="events")
@@ -216,12 +230,6 @@ class IssueEvent(models.Model):
 
     def __str__(self):
         return f"{self.issue_id} {self.action} {self.from_state}→{self.to_state}"
-
-    def save(self, *args, **kwargs):
-        # The ledger is never edited in place: an event, once written, stays as it is.
-        if not self._state.adding:
-            raise ValueError("IssueEvent is append-only.")
-        super().save(*args, **kwargs)
 
 
 def photo_path(instance, filename):

@@ -2,6 +2,8 @@
 
 Rows are written in the same transaction as the event that causes them, so a message is never lost
 or sent for a change that rolled back; a Celery task delivers each one after commit, with retries.
+The enqueue is robust (common.hooks): a broker that is down is logged, and the outbox sweep
+(`flush_outbox`, every minute) delivers what was not enqueued.
 """
 
 import json
@@ -11,9 +13,11 @@ import urllib.request
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.hooks import on_commit
 from grid.models import PHONE_RE, Role, RoleAssignment, mask_phone
 
 from .models import Channel, Notification
@@ -98,10 +102,43 @@ def queue_for_event(issue, event):
         if new:
             created.append(n.pk)
     if created:
-        from .tasks import send_notification
-
-        transaction.on_commit(lambda: [send_notification.delay(pk) for pk in created])
+        on_commit(lambda: _enqueue(created), f"deliver notifications {created}")
     return created
+
+
+def _enqueue(pks):
+    """One delivery task per message; a failed enqueue of one does not keep the others back."""
+    from .tasks import send_notification
+
+    for pk in pks:
+        try:
+            send_notification.delay(pk)
+        except Exception:  # noqa: BLE001 — a broker down, or (tasks run inline) a failed attempt
+            # The row stays pending; the outbox sweep delivers it later.
+            log.warning("Delivery of notification %s not started now; the outbox sweep will retry it.", pk,
+                        exc_info=True)
+
+
+def flush_outbox(limit=1000):
+    """Deliver what is still pending a minute after it was queued (a lost enqueue, a worker restart)
+    and failed attempts whose back-off has passed. Returns {"sent", "retry", "failed"} counts."""
+    now = timezone.now()
+    stale = Notification.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status=Notification.Status.PENDING, created_at__lt=now - timezone.timedelta(minutes=1),
+    ).values_list("pk", flat=True)[:limit]
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    for pk in stale:
+        try:
+            n = deliver(pk)
+        except DeliveryError:
+            counts["retry"] += 1
+            continue
+        if n is not None and n.status == Notification.Status.SENT:
+            counts["sent"] += 1
+        elif n is not None and n.status == Notification.Status.FAILED:
+            counts["failed"] += 1
+    return counts
 
 
 def backoff(attempts):

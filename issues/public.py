@@ -28,7 +28,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -36,6 +36,7 @@ from django.views.decorators.http import require_http_methods
 
 from grid import selectors as grid_selectors
 from grid.models import GridNode, Level
+from grid.scoped import clean_lookups, scoped_object_or_404
 
 from . import selectors, services
 from .models import FeedbackChannel, Issue, Source
@@ -43,25 +44,6 @@ from .public_forms import ReportForm
 
 WINDOW = 3600  # seconds: the limits are per hour
 SENT_SALT = "issues.public.sent"
-
-# What a resident reads for each action of the ledger. Actions missing here are the office's own
-# business (supervision cards, extension requests and decisions) and stay off the public timeline.
-PUBLIC_ACTIONS = {
-    "report": _("Reported"),
-    "resolve_on_spot": _("Solved on the spot"),
-    "record": _("Recorded in the ledger"),
-    "assign": _("Assigned for handling"),
-    "submit_done": _("Work done, waiting for a check"),
-    "verify": _("Checked and resolved"),
-    "reject": _("Check failed, handled again"),
-    "return": _("Sent back for another decision"),
-    "refer_analysis": _("Referred to the monthly joint analysis"),
-    "escalate": _("Escalated to the community party committee"),
-    "declare_unresolvable": _("Declared unresolvable, with a public announcement"),
-    "give_feedback": _("Feedback given"),
-    "reopen": _("Reopened"),
-    "merge": _("Merged with a report of the same problem"),
-}
 
 FEEDBACK_CHANNELS = dict(FeedbackChannel.choices)
 
@@ -123,7 +105,7 @@ def _too_many(request, node):
 
 
 def _microgrid(code):
-    return get_object_or_404(GridNode, code=code, level=Level.MICROGRID)
+    return scoped_object_or_404(GridNode.objects.all(), code=code, level=Level.MICROGRID)
 
 
 def _leader(node):
@@ -170,7 +152,7 @@ def report(request, code):
                     photos=[data["photo"]] if data["photo"] else [],
                 )
             except ValidationError as e:
-                form.add_service_errors(e)
+                form.add_service_errors(e)  # onto the form's own field names
             else:
                 return _sent_redirect(node, issue.tracking_code)
     else:
@@ -203,10 +185,7 @@ def sent(request, code, token):
 
 def _progress(issue):
     """The public view of one issue: no description, no names, no phones, no internal notes."""
-    timeline = [
-        {"label": PUBLIC_ACTIONS[e["action"]], "at": e["created_at"]}
-        for e in selectors.public_events(issue) if e["action"] in PUBLIC_ACTIONS
-    ]
+    timeline = selectors.timeline(issue, public=True)
     feedback = None
     last = issue.events.filter(action="give_feedback").order_by("-created_at", "-id").values("data", "created_at").first()
     if last:
@@ -233,7 +212,7 @@ def _progress(issue):
 @never_cache
 def track(request, code):
     issues = Issue.objects.select_related("category", "grid")
-    issue = get_object_or_404(issues, tracking_code=code.strip().upper())
+    issue = scoped_object_or_404(issues, tracking_code=code.strip().upper())
     merged = []
     seen = {issue.pk}
     current = issue
@@ -255,10 +234,18 @@ def track_lookup(request):
     """/track/?code=… : for a resident who kept the code but not the link."""
     code = request.GET.get("code", "").strip().upper()
     if code:
-        if Issue.objects.filter(tracking_code=code).exists():
+        if _known_code(code):
             return redirect("public:track", code=code)
         return render(request, "public/track_lookup.html", {"code": code, "unknown": True}, status=404)
     return render(request, "public/track_lookup.html", {"code": ""})
+
+
+def _known_code(code):
+    try:
+        clean_lookups({"tracking_code": code})
+    except Http404:
+        return False  # a NUL byte or an overlong code is no code
+    return Issue.objects.filter(tracking_code=code).exists()
 
 
 # --- announcements ----------------------------------------------------------------------------
@@ -267,6 +254,6 @@ ANNOUNCEMENTS_PER_PAGE = 30
 
 
 def announcements(request, code):
-    community = get_object_or_404(GridNode, code=code, level=Level.COMMUNITY)
+    community = scoped_object_or_404(GridNode.objects.all(), code=code, level=Level.COMMUNITY)
     page = Paginator(selectors.announcements(community), ANNOUNCEMENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "public/announcements.html", {"community": community, "page": page})

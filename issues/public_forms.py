@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from common.forms import add_service_errors
 from grid.models import validate_phone
 from grid.uploads import check_image
 
@@ -77,11 +78,11 @@ class ReportForm(forms.Form):
         return photo
 
     def add_service_errors(self, error: ValidationError):
-        """Put the errors `issues.services.issue_report` raised next to the fields they concern."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for key, errors in error.error_dict.items():
-            field = SERVICE_FIELDS.get(key)
-            for e in errors:
-                self.add_error(field, e)
+        """Put the errors `issues.services.issue_report` raised next to the fields they concern (this
+        form names some of them differently); the rest go on top."""
+        if hasattr(error, "error_dict"):
+            renamed = {}
+            for key, errors in error.error_dict.items():
+                renamed.setdefault(SERVICE_FIELDS.get(key, "__all__"), []).extend(errors)
+            error = ValidationError(renamed)
+        add_service_errors(self, error)

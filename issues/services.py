@@ -1,17 +1,26 @@
-"""Every write to the ledger. `issue_transition` is the only way an issue's state changes."""
+"""Every write to the ledger. `issue_transition` is the only way an issue's state changes.
+
+Errors carry a stable code beside the translated message (common.errors): a ValidationError per
+field, `Denied` for a role that may not act, `IssueConflict` (code `stale_version`) when someone else
+acted first, `Issue.DoesNotExist` outside the actor's scope. Adapters (API serializers, forms) parse
+ids and times before calling; the services still read the plain values other callers pass."""
 
 import datetime
+import logging
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from grid import selectors as grid_selectors
+from common.errors import Conflict, Denied, Errors, invalid
+from common.hooks import send_on_commit
+from grid import access
 from grid.models import Organisation, Role, RoleAssignment
 from grid.services import scope_columns, tree_lock
 from grid.uploads import check_image
@@ -24,20 +33,26 @@ from .models import (
     IssueCounter,
     IssueEvent,
     IssuePhoto,
+    Notification,
     Satisfaction,
     Source,
     State,
     Supervision,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_PHOTOS = 6
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud over the phone
 FEEDBACK_CHANNELS = tuple(FeedbackChannel.values)
 SATISFACTION = tuple(Satisfaction.values)
+TEXT_LIMIT = 2000
 
 
-class IssueConflict(Exception):
-    """Someone else changed the issue since the caller read it."""
+class IssueConflict(Conflict):
+    """Someone else changed the issue since the caller read it (HTTP 409)."""
+
+    default_code = "stale_version"
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -54,7 +69,7 @@ def _next_number(street, when):
                 return f"{street.code}-{month}-{counter.last:05d}"
         except IntegrityError:  # two first reports of a month raced to create the counter
             continue
-    raise IssueConflict(_("Too many reports at once; please send it again."))
+    raise IssueConflict(_("Too many reports at once; please send it again."), code="numbering_busy")
 
 
 def _tracking_code():
@@ -64,12 +79,12 @@ def _tracking_code():
 def _check_photos(photos):
     photos = list(photos or ())
     if len(photos) > MAX_PHOTOS:
-        raise ValidationError({"photos": _("At most %d photos.") % MAX_PHOTOS})
+        raise invalid("photos", _("At most %d photos.") % MAX_PHOTOS, "too_many_photos")
     for photo in photos:
         try:
             check_image(photo)
         except ValidationError as e:
-            raise ValidationError({"photos": e.error_list})
+            raise ValidationError({"photos": e.error_list})  # the upload check's own codes
     return photos
 
 
@@ -80,20 +95,27 @@ def _save_photos(issue, event, photos):
 
 def issue_report(*, actor=None, grid, category, description, source, title="", location="",
                  reporter_name="", reporter_phone="", priority="normal", photos=()):
-    """Put a new problem in the ledger, state `reported`. `actor` None means a resident (public page)."""
-    errors = {}
-    if actor is not None and not grid_selectors.visible_nodes(actor).filter(pk=grid.pk).exists():
-        raise PermissionDenied(_("This place is outside your grid."))
+    """Put a new problem in the ledger, state `reported`. `actor` None means a resident (public page).
+
+    The source says how the report reached the ledger: `resident` is the residents' own page (no
+    account, a tracking code handed out) and only theirs; a logged-in reporter records how a resident's
+    report reached them (visit, hotline, patrol, other)."""
+    errors = Errors()
+    if actor is not None and access.visible_node(actor, grid.pk) is None:
+        raise Denied(_("This place is outside your grid."), code="outside_scope")
     if actor is None and source != Source.RESIDENT:
-        errors["source"] = _("Only residents report without an account.")
+        errors.add("source", _("Only residents report without an account."), "source_not_allowed")
+    if actor is not None and source == Source.RESIDENT:
+        errors.add("source", _("Residents report through the public page of their micro-grid; record how the "
+                               "report reached you (visit, hotline, patrol or other)."), "source_not_allowed")
     if not category.active:
-        errors["category"] = _("This category is no longer in use.")
+        errors.add("category", _("This category is no longer in use."), "category_inactive")
+    limit = Issue._meta.get_field("description").max_length
     if not description.strip():
-        errors["description"] = _("Describe the problem.")
-    elif len(description) > Issue._meta.get_field("description").max_length:
-        errors["description"] = _("At most %d characters.") % Issue._meta.get_field("description").max_length
-    if errors:
-        raise ValidationError(errors)
+        errors.add("description", _("Describe the problem."), "description_required")
+    elif len(description) > limit:
+        errors.add("description", _("At most %d characters.") % limit, "max_length")
+    errors.raise_if_any()
     photos = _check_photos(photos)
     title = (title or "").strip() or f"{category.name}：{description.strip()[:40]}"
     with tree_lock(shared=True):
@@ -124,16 +146,7 @@ def actor_roles(actor, issue):
     """The roles `actor` holds on the issue's node or any ancestor, plus HANDLER when it is theirs."""
     if actor is None:
         return {workflow.SYSTEM}
-    roles = set()
-    if actor.is_superuser:
-        roles.update(Role.values)
-    else:
-        g = issue.grid
-        roles.update(
-            RoleAssignment.objects.active()
-            .filter(user=actor, node__tree_id=g.tree_id, node__lft__lte=g.lft, node__rght__gte=g.rght)
-            .values_list("role", flat=True)
-        )
+    roles = access.roles_on(actor, issue.grid)
     if is_handler(actor, issue):
         roles.add(workflow.HANDLER)
     return roles
@@ -155,48 +168,58 @@ def allowed_actions(actor, issue):
     return [
         a for a in workflow.actions_from(issue.state)
         if a in workflow.USER_ACTIONS and roles & set(workflow.rule_for(issue.state, a).roles)
-        and not _precondition_errors(issue, a, actor, roles)
+        and not _precondition_error(issue, a, actor, roles)
     ]
 
 
-def _text(data, name, errors, required, max_length=2000):
+def _text(data, name, errors, required, max_length=TEXT_LIMIT):
     value = data.get(name)
     value = "" if value is None else str(value).strip()
     if required and not value:
-        errors[name] = _("This field is required.")
+        errors.add(name, _("This field is required."), "required")
     elif len(value) > max_length:
-        errors[name] = _("At most %d characters.") % max_length
+        errors.add(name, _("At most %d characters.") % max_length, "max_length")
     return value
 
 
-def _when(data, name, errors):
-    value = data.get(name)
+def parse_when(value, field):
+    """A due time from a caller: a datetime, a date (the close of that working day) or their ISO
+    text ("2026-12-01 17:30", the browser's "2026-12-01T17:30", "2026-12-01"); None when empty.
+    Raises a field error (code `invalid_datetime`) for anything else. Adapters call it to hand the
+    services a datetime; the services call it on what they are given."""
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        value = value.strip()
+        text = value.strip()
         try:
             # A bare date means the end of that working day.
-            parsed = datetime.datetime.combine(datetime.date.fromisoformat(value), _close_of_day())
+            parsed = datetime.datetime.combine(datetime.date.fromisoformat(text), _close_of_day())
         except ValueError:
             try:
-                parsed = parse_datetime(value)
+                parsed = parse_datetime(text)
             except ValueError:  # well-formed but impossible, such as 30 February
                 parsed = None
         if parsed is None:
-            errors[name] = _("Enter a date and time such as 2026-12-01 17:30.")
-            return None
+            raise invalid(field, _("Enter a date and time such as 2026-12-01 17:30."), "invalid_datetime")
         value = parsed
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         value = datetime.datetime.combine(value, _close_of_day())
+    if not isinstance(value, datetime.datetime):
+        raise invalid(field, _("Enter a date and time such as 2026-12-01 17:30."), "invalid_datetime")
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value
 
 
-def _close_of_day():
-    from django.conf import settings
+def _when(data, name, errors):
+    try:
+        return parse_when(data.get(name), name)
+    except ValidationError as e:
+        errors.extend(e)
+        return None
 
+
+def _close_of_day():
     hour, minute = settings.WORKING_HOURS[1]
     return datetime.time(hour, minute)
 
@@ -208,100 +231,123 @@ def _flag(data, name):
     return bool(value)
 
 
+def _handler_org(issue, value, errors):
+    """An Organisation (or its id) of the issue's street."""
+    pk = value.pk if isinstance(value, Organisation) else access.parse_id(value)
+    org = Organisation.objects.filter(pk=pk, street_id=issue.street_id).first() if pk else None
+    if org is None:
+        errors.add("handler_org", _("Unknown organisation in this street."), "unknown_organisation")
+    return org
+
+
+def _handler_user(issue, value, errors):
+    """A user (or their username) holding an active role in the issue's street."""
+    User = get_user_model()
+    if isinstance(value, User):
+        user = value if value.is_active else None
+    else:
+        user = User.objects.filter(username=str(value).strip(), is_active=True).first()
+    if user is None or not access.works_in_street(user, issue.grid):
+        errors.add("handler_user", _("No active person with that username works in this street."),
+                   "handler_not_in_street")
+    return user
+
+
+def _merge_target(issue, value, actor, errors):
+    pk = value.pk if isinstance(value, Issue) else access.parse_id(value)
+    target = Issue.objects.select_related("merged_into").filter(pk=pk).first() if pk else None
+    visible = target is not None and (actor is None or _visible_issues(actor).filter(pk=target.pk).exists())
+    if not visible:
+        errors.add("into", _("Unknown issue."), "unknown_issue")
+    elif target.pk == issue.pk:
+        errors.add("into", _("An issue cannot be a duplicate of itself."), "merge_into_itself")
+    elif target.merged_into_id:
+        errors.add("into", _("That issue is itself a duplicate of %s; merge into that one.") % target.merged_into.number,
+                   "merge_into_duplicate")
+    elif issue.duplicates.exists():
+        # Keeps every duplicate one step from the issue that carries the work.
+        errors.add("into", _("Other reports are merged into this issue; merge the other issue into this one "
+                             "instead."), "has_duplicates")
+    return target
+
+
 def _validate(issue, action, rule, actor, data):
     """The action's own fields, checked and converted: {field: value} for the event and the issue."""
-    errors, clean = {}, {}
+    errors, clean = Errors(), {}
     needed = set(rule.required)
     limits = {"reason": Issue._meta.get_field("extension_reason").max_length}
     for name in ("note", "plan", "announcement", "text", "reason"):
         if name in needed or name in rule.optional:
-            clean[name] = _text(data, name, errors, name in needed, limits.get(name, 2000))
+            clean[name] = _text(data, name, errors, name in needed, limits.get(name, TEXT_LIMIT))
     if action == "assign":
-        org_id, username = data.get("handler_org"), str(data.get("handler_user") or "").strip()
-        if org_id in (None, "") and not username:
-            errors["handler_org"] = _("Name a handling organisation, a handling person, or both.")
-        if org_id not in (None, ""):
-            org = Organisation.objects.filter(pk=org_id, street_id=issue.street_id).first() if str(org_id).isdigit() else None
-            if org is None:
-                errors["handler_org"] = _("Unknown organisation in this street.")
-            clean["handler_org"] = org
-        if username:
-            user = get_user_model().objects.filter(username=username, is_active=True).first()
-            in_street = user is not None and RoleAssignment.objects.active().filter(
-                user=user, node__tree_id=issue.grid.tree_id).exists()
-            if not in_street:
-                errors["handler_user"] = _("No active person with that username works in this street.")
-            clean["handler_user"] = user
+        org, user = data.get("handler_org"), data.get("handler_user")
+        user = user if user is None or not isinstance(user, str) else user.strip()
+        if org in (None, "") and not user:
+            errors.add("handler_org", _("Name a handling organisation, a handling person, or both."),
+                       "handler_required")
+        if org not in (None, ""):
+            clean["handler_org"] = _handler_org(issue, org, errors)
+        if user:
+            clean["handler_user"] = _handler_user(issue, user, errors)
         due = _when(data, "due", errors)
         if due is not None and due <= timezone.now():
-            errors["due"] = _("The due time must be in the future.")
+            errors.add("due", _("The due time must be in the future."), "due_in_past")
         clean["due"] = due
     elif action == "refer_analysis":
         clean["common"], clean["difficult"] = _flag(data, "common"), _flag(data, "difficult")
         if not (clean["common"] or clean["difficult"]):
-            errors["common"] = _("Flag the problem as common, difficult, or both.")
+            errors.add("common", _("Flag the problem as common, difficult, or both."), "flag_required")
     elif action == "give_feedback":
         clean["channel"] = str(data.get("channel") or "")
         clean["satisfaction"] = str(data.get("satisfaction") or "")
         if clean["channel"] not in FEEDBACK_CHANNELS:
-            errors["channel"] = _("Choose visit, phone, SMS or notice.")
+            errors.add("channel", _("Choose visit, phone, SMS or notice."), "invalid_choice")
         if clean["satisfaction"] not in SATISFACTION:
-            errors["satisfaction"] = _("Choose satisfied, basically satisfied or dissatisfied.")
+            errors.add("satisfaction", _("Choose satisfied, basically satisfied or dissatisfied."), "invalid_choice")
     elif action == "merge":
-        into = data.get("into")
-        target = Issue.objects.filter(pk=into).first() if str(into or "").isdigit() else None
-        visible = target is not None and (actor is None or _visible_issues(actor).filter(pk=target.pk).exists())
-        if not visible:
-            errors["into"] = _("Unknown issue.")
-        elif target.pk == issue.pk:
-            errors["into"] = _("An issue cannot be a duplicate of itself.")
-        elif target.merged_into_id:
-            errors["into"] = _("That issue is itself a duplicate of %s; merge into that one.") % target.merged_into.number
-        elif issue.duplicates.exists():
-            # Keeps every duplicate one step from the issue that carries the work.
-            errors["into"] = _("Other reports are merged into this issue; merge the other issue into this one instead.")
-        clean["into"] = target
+        clean["into"] = _merge_target(issue, data.get("into"), actor, errors)
     elif action == "request_extension":
         until = _when(data, "until", errors)
         if until is not None and ((issue.due_at and until <= issue.due_at) or until <= timezone.now()):
-            errors["until"] = _("Ask for a time after the current due time, in the future.")
+            errors.add("until", _("Ask for a time after the current due time, in the future."), "until_too_early")
         clean["until"] = until
         if "until" not in errors and until is None:
-            errors["until"] = _("This field is required.")
+            errors.add("until", _("This field is required."), "required")
     elif action == "decide_extension":
         if "approve" not in data:
-            errors["approve"] = _("This field is required.")
+            errors.add("approve", _("This field is required."), "required")
         clean["approve"] = _flag(data, "approve")
-    errors.update(_precondition_errors(issue, action, actor))
-    if errors:
-        raise ValidationError(errors)
+    refused = _precondition_error(issue, action, actor)
+    if refused:
+        errors.add(*refused)
+    errors.raise_if_any()
     return clean
 
 
-def _precondition_errors(issue, action, actor, roles=None):
-    """What the issue's own situation forbids, beyond state and role (shared with allowed_actions,
-    which passes the actor's roles it already knows)."""
+def _precondition_error(issue, action, actor, roles=None):
+    """What the issue's own situation forbids, beyond state and role, as (field, message, code), or
+    None (shared with allowed_actions, which passes the actor's roles it already knows)."""
     if action in ("verify", "reject"):
         handler = workflow.HANDLER in roles if roles is not None else is_handler(actor, issue)
         if actor is not None and (handler or _last_event(issue, "submit_done", "actor_id") == actor.pk):
-            return {"actor": _("The handler cannot verify their own work; another person must.")}
+            return "actor", _("The handler cannot verify their own work; another person must."), "own_work"
     elif action == "reopen":
         # Closed by the resident's dissatisfied feedback, not by a merge or an earlier cycle.
         last = issue.events.order_by("-created_at", "-id").first()
         if issue.merged_into_id or last is None or last.action != "give_feedback" \
                 or last.data.get("satisfaction") != "dissatisfied":
-            return {"action": _("Only an issue whose resident was dissatisfied can be reopened.")}
+            return "action", _("Only an issue whose resident was dissatisfied can be reopened."), "not_reopenable"
     elif action == "request_extension":
         if issue.extension_until:
-            return {"until": _("An extension request is already waiting for a decision.")}
+            return "until", _("An extension request is already waiting for a decision."), "extension_pending"
     elif action == "decide_extension":
         if not issue.extension_until:
-            return {"action": _("There is no extension request to decide.")}
+            return "action", _("There is no extension request to decide."), "no_extension_request"
     elif action in ("yellow_card", "red_card"):
         level = Supervision.NONE if action == "yellow_card" else Supervision.YELLOW
         if issue.supervision != level or not issue.is_overdue:
-            return {"action": _("This card has been given already, or the issue is not overdue.")}
-    return {}
+            return "action", _("This card has been given already, or the issue is not overdue."), "card_not_due"
+    return None
 
 
 def _last_event(issue, action, attr):
@@ -310,9 +356,7 @@ def _last_event(issue, action, attr):
 
 
 def _visible_issues(user):
-    from .selectors import visible_issues
-
-    return visible_issues(user)
+    return Issue.objects.restrict(user)
 
 
 def _previous_state(issue):
@@ -333,14 +377,23 @@ def _jsonable(value):
     return value
 
 
+def _version(version):
+    if version is None or isinstance(version, int) and not isinstance(version, bool):
+        return version
+    if not str(version).strip().isdigit():
+        raise invalid("version", _("Enter a whole number."), "invalid")
+    return int(str(version).strip())
+
+
 def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data):
     """Apply one action of the workflow table to one issue, or change nothing and say why.
 
-    Raises ValidationError (bad or missing fields, wrong state), PermissionDenied (role),
+    `data` holds the action's fields: texts, `handler_org` (an Organisation or its id), `handler_user`
+    (a user or a username), `due`/`until` (datetimes; ISO text is read too), `into` (an Issue or its
+    id), flags. Raises ValidationError (bad or missing fields, wrong state), Denied (role),
     Issue.DoesNotExist (outside the actor's scope) or IssueConflict (someone else acted first)."""
     photos = _check_photos(photos)
-    if version is not None and not str(version).isdigit():
-        raise ValidationError({"version": _("Enter a whole number.")})
+    version = _version(version)
     if version is None:
         # A caller that did not say which version it saw has seen the one before our lock: if another
         # action commits while we wait for the row, ours is the one that conflicts.
@@ -350,14 +403,15 @@ def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data
         if actor is not None:
             base = base.filter(pk__in=_visible_issues(actor).filter(pk=issue_id).values("pk"))
         issue = base.select_for_update(of=("self",)).get(pk=issue_id)
-        if version is not None and int(version) != issue.version:
+        if version is not None and version != issue.version:
             raise IssueConflict(_("The issue was changed by someone else; reload it and try again."))
         rule = workflow.rule_for(issue.state, action)
         if rule is None:
-            raise ValidationError({"action": _("“%(action)s” is not possible while the issue is %(state)s.") % {
-                "action": workflow.ACTION_LABELS.get(action, action), "state": issue.get_state_display()}})
+            raise invalid("action", _("“%(action)s” is not possible while the issue is %(state)s.") % {
+                "action": workflow.ACTION_LABELS.get(action, action), "state": issue.get_state_display()},
+                "wrong_state")
         if not actor_roles(actor, issue) & set(rule.roles):
-            raise PermissionDenied(_("Your role does not allow this action on this issue."))
+            raise Denied(_("Your role does not allow this action on this issue."), code="role_not_allowed")
         clean = _validate(issue, action, rule, actor, data)
         from_state = issue.state
         to_state = {
@@ -430,10 +484,12 @@ def _apply(issue, action, clean, to_state, now):
 
 
 def _after_commit(issue, event):
-    """Notifications and the domain signal for the apps above, once the transaction has committed."""
+    """Once the transaction has committed: first the domain signal for the apps above (every receiver
+    runs even if one fails), then the delivery of the event's messages (written to the outbox now, in
+    this transaction). Neither can change the answer of the committed action."""
+    send_on_commit(signals.issue_event, sender=Issue, issue_id=issue.pk, event_id=event.pk,
+                   action=event.action, to_state=event.to_state)
     notifications.queue_for_event(issue, event)
-    transaction.on_commit(lambda: signals.issue_event.send(sender=Issue, issue_id=issue.pk, event_id=event.pk,
-                                                           action=event.action, to_state=event.to_state))
 
 
 # --- supervision ------------------------------------------------------------------------------
@@ -441,23 +497,63 @@ def _after_commit(issue, event):
 
 def issues_mark_overdue():
     """Yellow card when an issue in handling passes its due time; red card when it is overdue by
-    RED_CARD_FACTOR of its deadline again. Each card is one event; running twice adds nothing."""
-    from django.conf import settings
+    RED_CARD_FACTOR of its deadline again. Each card is one event; running twice adds nothing.
 
+    One issue that fails (a broken row, a database hiccup) is logged and counted in `failed`; the
+    job goes on with the others and gives that one its card on the next run."""
     now = timezone.now()
-    given = {"yellow_card": 0, "red_card": 0}
+    given = {"yellow_card": 0, "red_card": 0, "failed": 0}
     candidates = Issue.objects.filter(state=State.HANDLING, due_at__lt=now, supervision__lt=Supervision.RED)
     for issue_id, due, assigned, level in candidates.values_list("pk", "due_at", "assigned_at", "supervision"):
-        # Late by the factor of its own deadline again, counted in working hours like the deadline.
-        span = calendar.working_hours_between(assigned, due) if assigned else 0
-        red_at = calendar.due_after(due, span * settings.RED_CARD_FACTOR, DeadlineUnit.HOURS) if span else due
-        wanted = ["yellow_card"] if level == Supervision.NONE else []
-        if now >= red_at:
-            wanted.append("red_card")
-        for action in wanted:
-            try:
-                issue_transition(issue_id=issue_id, action=action, actor=None)
+        try:
+            for action in _cards_due(now, due, assigned, level):
+                try:
+                    issue_transition(issue_id=issue_id, action=action, actor=None)
+                except (ValidationError, IssueConflict):
+                    break  # the issue moved on meanwhile; nothing to mark
                 given[action] += 1
-            except (ValidationError, IssueConflict):
-                break  # the issue moved on meanwhile; nothing to mark
+        except Exception:  # noqa: BLE001 — one card must not stop the round
+            log.exception("Supervision card for issue %s failed", issue_id)
+            given["failed"] += 1
     return given
+
+
+def _cards_due(now, due, assigned, level):
+    # Late by the factor of its own deadline again, counted in working hours like the deadline.
+    span = calendar.working_hours_between(assigned, due) if assigned else 0
+    red_at = calendar.due_after(due, span * settings.RED_CARD_FACTOR, DeadlineUnit.HOURS) if span else due
+    wanted = ["yellow_card"] if level == Supervision.NONE else []
+    if now >= red_at:
+        wanted.append("red_card")
+    return wanted
+
+
+# --- the outbox -------------------------------------------------------------------------------
+
+
+def notifications_retry(*, actor, ids):
+    """Send failed messages of the outbox again, with a fresh round of attempts; what fails again stays
+    pending for the outbox sweep. Only messages the actor sees, and only failed ones, are touched.
+
+    Returns {"sent": n, "waiting": n, "skipped": n} (skipped: chosen but not failed)."""
+    if not actor.has_perm("issues.change_notification"):
+        raise Denied(_("You may not send the outbox's messages again."), code="retry_not_allowed")
+    from .selectors import visible_notifications
+
+    chosen = visible_notifications(actor).filter(pk__in=[pk for pk in map(access.parse_id, ids) if pk])
+    failed = list(chosen.filter(status=Notification.Status.FAILED).values_list("pk", flat=True))
+    skipped = chosen.count() - len(failed)
+    Notification.objects.filter(pk__in=failed, status=Notification.Status.FAILED).update(
+        status=Notification.Status.PENDING, attempts=0, next_attempt_at=None)
+    sent = waiting = 0
+    for pk in failed:
+        try:
+            n = notifications.deliver(pk)
+        except notifications.DeliveryError:
+            waiting += 1
+            continue
+        if n is not None and n.status == Notification.Status.SENT:
+            sent += 1
+        else:
+            waiting += 1
+    return {"sent": sent, "waiting": waiting, "skipped": skipped}

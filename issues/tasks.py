@@ -1,11 +1,12 @@
-"""Celery tasks: thin, idempotent, safe to retry. Each also runs as a management command."""
+"""Celery tasks: thin, idempotent, safe to retry. Each also runs as a management command.
+
+The periodic ones run through `common.jobs`, so every run leaves a JobRun row with its result."""
 
 from celery import shared_task
-from django.db.models import Q
-from django.utils import timezone
 
-from . import notifications, services
-from .models import Notification
+from common import jobs
+
+from . import notifications
 
 
 @shared_task(autoretry_for=(notifications.DeliveryError,), retry_backoff=30, retry_backoff_max=3600,
@@ -14,22 +15,16 @@ def send_notification(notification_id):
     notifications.deliver(notification_id)
 
 
-@shared_task
-def flush_outbox():
+@shared_task(bind=True)
+def flush_outbox(self, trigger="beat"):
     """Deliver what is still pending a minute after it was queued (a lost enqueue, a worker restart)
     and failed messages whose back-off has passed."""
-    now = timezone.now()
-    stale = Notification.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-        status=Notification.Status.PENDING, created_at__lt=now - timezone.timedelta(minutes=1),
-    ).values_list("pk", flat=True)[:1000]
-    for pk in stale:
-        try:
-            notifications.deliver(pk)
-        except notifications.DeliveryError:
-            continue
+    run = jobs.run("issues.flush_outbox", trigger=trigger, attempt=self.request.retries + 1)
+    return {"run": run.pk, **run.result}
 
 
-@shared_task
-def mark_overdue():
-    return services.issues_mark_overdue()
+@shared_task(bind=True)
+def mark_overdue(self, trigger="beat"):
+    """Yellow and red cards for overdue issues (every 15 minutes)."""
+    run = jobs.run("issues.mark_overdue", trigger=trigger, attempt=self.request.retries + 1)
+    return {"run": run.pk, **run.result}

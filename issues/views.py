@@ -6,26 +6,24 @@ services' answers into pages — a field error back on its form, a refusal or a 
 """
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from django.utils.formats import date_format
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 from django.utils.translation import gettext_lazy
 
+from common.forms import add_service_errors, error_text
 from grid import selectors as grid_selectors
-from grid.models import Organisation, Role, mask_phone
+from grid.access import parse_id
+from grid.models import Role, mask_phone
+from grid.scoped import scoped_object_or_404
 
 from . import selectors, services, workflow
-from .forms import ACTION_LABELS, FEEDBACK_CHANNELS, SATISFACTION, ActionForm, ReportForm, handler_user_choices
-from .models import OPEN_STATES, Issue, Source, State
+from .forms import ACTION_LABELS, ActionForm, ReportForm, handler_user_choices
+from .models import OPEN_STATES, Issue, State
 
 ISSUES_PER_PAGE = 20
 # The states where a due time still matters (an issue resolved late is no longer "due").
@@ -62,18 +60,6 @@ QUEUES = {
 }
 
 
-def _message(exc, default):
-    return exc.args[0] if exc.args and isinstance(exc.args[0], str) else default
-
-
-def _when(value):
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is None:
-        return ""
-    return date_format(timezone.localtime(value) if timezone.is_aware(value) else value, "Y-m-d H:i")
-
-
 # --- report ---------------------------------------------------------------------------------------
 
 
@@ -91,15 +77,15 @@ def report(request):
                     location=d["location"], priority=d["priority"], source=d["source"], photos=d["photos"],
                 )
             except PermissionDenied as e:
-                form.add_error("grid", _message(e, _("This place is outside your grid.")))
+                form.add_error("grid", error_text(e))
             except ValidationError as e:
-                form.add_service_errors(e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, _("Issue %(number)s is in the ledger. Resolve it on the spot or record it.")
                                  % {"number": issue.number})
                 return redirect("mobile_issues:detail", issue.pk)
     else:
-        form = ReportForm(user=user, initial={"grid": request.GET.get("grid", "")})
+        form = ReportForm(user=user, initial={"grid": request.GET.get("grid", "")})  # a bad code is ignored
     return render(request, "mobile/issues/report.html", {"form": form})
 
 
@@ -108,60 +94,12 @@ def report(request):
 
 def _issue_or_404(user, pk):
     qs = selectors.issue_list(user).select_related("reporter", "merged_into")
-    return get_object_or_404(qs, pk=pk)
-
-
-def _timeline(issue):
-    """The events, oldest first, each with the few facts of its data worth reading on a phone."""
-    events = list(issue.events.select_related("actor").prefetch_related("photos").order_by("created_at", "id"))
-    org_ids = {e.data.get("handler_org") for e in events if e.data.get("handler_org")}
-    user_ids = {e.data.get("handler_user") for e in events if e.data.get("handler_user")}
-    issue_ids = {e.data.get("into") for e in events if e.data.get("into")}
-    orgs = dict(Organisation.objects.filter(pk__in=org_ids).values_list("pk", "name")) if org_ids else {}
-    people = {}
-    if user_ids:
-        # Events name people by username (older ones by id).
-        names = {u for u in user_ids if isinstance(u, str)}
-        ids = {u for u in user_ids if isinstance(u, int)}
-        for u in get_user_model().objects.filter(Q(username__in=names) | Q(pk__in=ids)):
-            people[u.username] = people[u.pk] = str(u)
-    numbers = dict(Issue.objects.filter(pk__in=issue_ids).values_list("pk", "number")) if issue_ids else {}
-    channels, satisfaction = dict(FEEDBACK_CHANNELS), dict(SATISFACTION)
-    rows = []
-    for e in events:
-        d, facts = e.data, []
-        if e.action == "report" and d.get("source"):
-            facts.append((_("Source"), Source(d["source"]).label if d["source"] in Source.values else d["source"]))
-        if d.get("handler_org"):
-            facts.append((_("Handling organisation"), orgs.get(d["handler_org"], "?")))
-        if d.get("handler_user"):
-            facts.append((_("Handler"), people.get(d["handler_user"], "?")))
-        if d.get("plan"):
-            facts.append((_("Disposal plan"), d["plan"]))
-        if e.action == "assign" and d.get("due"):
-            facts.append((_("Due"), _when(d["due"])))
-        if e.action in ("request_extension", "decide_extension") and d.get("until"):
-            facts.append((_("Extend until"), _when(d["until"])))
-        if e.action == "decide_extension" and "approve" in d:
-            facts.append((_("Decision"), _("approved") if d["approve"] else _("refused")))
-        if d.get("channel"):
-            facts.append((_("How the resident was told"), channels.get(d["channel"], d["channel"])))
-        if d.get("satisfaction"):
-            facts.append((_("Resident's satisfaction"), satisfaction.get(d["satisfaction"], d["satisfaction"])))
-        if d.get("common") or d.get("difficult"):
-            flags = [str(x) for x, on in ((_("common"), d.get("common")), (_("difficult"), d.get("difficult"))) if on]
-            facts.append((_("Flagged"), pgettext("list separator", ", ").join(flags)))
-        if d.get("announcement"):
-            facts.append((_("Public announcement"), d["announcement"]))
-        if d.get("into"):
-            facts.append((_("Duplicate of"), numbers.get(d["into"], "?")))
-        rows.append({"event": e, "label": ACTION_LABELS.get(e.action, e.action), "facts": facts})
-    return events, rows
+    return scoped_object_or_404(qs, pk=pk)
 
 
 def _detail(request, issue, bound=None, status=200):
     user = request.user
-    events, timeline = _timeline(issue)
+    timeline = selectors.timeline(issue)
     actions = services.allowed_actions(user, issue)
     actions.sort(key=lambda a: a not in PRIMARY_ACTIONS)  # the usual next step first; stable otherwise
     forms = []
@@ -174,8 +112,7 @@ def _detail(request, issue, bound=None, status=200):
                       "open": (bound is not None and bound.action == action)
                       or action in PRIMARY_ACTIONS or len(actions) == 1})
     path = grid_selectors.node_paths([issue.grid])[issue.grid.pk]
-    report_event = events[0] if events and events[0].action == "report" else None
-    photos = list(report_event.photos.all()) if report_event else []
+    photos = timeline[0]["photos"] if timeline and timeline[0]["action"] == "report" else []
     if issue.reporter_id:
         reporter = str(issue.reporter)
     else:
@@ -218,8 +155,8 @@ def act(request, pk, action):
         raise Http404
     back = redirect("mobile_issues:detail", issue.pk)
     conflict = _("Someone else changed this issue meanwhile. Here is its new state; check it before you act again.")
-    version = request.POST.get("version", "")
-    if not version.isdigit() or int(version) != issue.version:
+    version = parse_id(request.POST.get("version", ""))
+    if version != issue.version:
         messages.warning(request, conflict)
         return back
     rule = workflow.rule_for(issue.state, action)
@@ -241,7 +178,7 @@ def act(request, pk, action):
         return back
     try:
         issue, _event = services.issue_transition(
-            issue_id=issue.pk, action=action, actor=user, version=int(version),
+            issue_id=issue.pk, action=action, actor=user, version=version,
             photos=form.cleaned_data.get("photos") or (), **form.service_data(),
         )
     except ValidationError as e:
@@ -249,10 +186,10 @@ def act(request, pk, action):
             for text in e.messages:
                 messages.error(request, text)
             return back
-        form.add_service_errors(e)
+        add_service_errors(form, e)
         return _detail(request, issue, bound=form)
     except PermissionDenied as e:
-        messages.error(request, _message(e, _("Your role does not allow this action on this issue.")))
+        messages.error(request, error_text(e))
         return back
     except services.IssueConflict:
         messages.warning(request, conflict)

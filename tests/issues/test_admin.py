@@ -126,7 +126,7 @@ def rich(ledger):
     # The handling issue ran out of time: due yesterday after ten days → yellow card, not yet red.
     Issue.objects.filter(pk=w.handling.pk).update(assigned_at=now - datetime.timedelta(days=11),
                                                   due_at=now - datetime.timedelta(days=1))
-    assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 0}
+    assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 0, "failed": 0}
     w.handling.refresh_from_db()
     assert w.handling.supervision == Supervision.YELLOW
     w.common = act(act(issue(w.a.mg2, w.a.secretary), "record", w.a.secretary), "refer_analysis", w.a.secretary,

@@ -29,6 +29,11 @@ DETAIL_EXTRA = {
 }
 
 
+def fields_of(response):
+    """The fields a 400 names (beside the machine-readable `codes`)."""
+    return [key for key in response.json() if key != "codes"]
+
+
 def client_for(user):
     c = APIClient()
     c.force_authenticate(user)
@@ -362,7 +367,8 @@ class TestCreate:
         old = category("retired", active=False)
         before = ledger_counts()
         r = client_for(w.a.leader).post(LIST, body(w, category=old.pk), format="json")
-        assert r.status_code == 400 and list(r.json()) == ["category"]
+        assert r.status_code == 400 and fields_of(r) == ["category"]
+        assert r.json()["codes"] == {"category": ["category_inactive"]}
         assert ledger_counts() == before
 
     def test_bad_photo_writes_nothing(self, ledger, media):
@@ -381,7 +387,7 @@ class TestCreate:
         answers = []
         for grid in (w.b.mg1.pk, w.a.mg2.pk, 999999):  # another community's, a neighbour's, none at all
             r = c.post(LIST, body(w, grid=grid), format="json")
-            assert r.status_code == 400 and list(r.json()) == ["grid"]
+            assert r.status_code == 400 and fields_of(r) == ["grid"]
             answers.append(r.json())
         assert answers[0] == answers[1] == answers[2]  # nothing tells whether the node exists
         assert ledger_counts() == before
@@ -446,14 +452,16 @@ class TestActions:
         w = ledger
         before = snapshot(w.recorded)
         r = client_for(w.a.secretary).post(action_url(w.recorded.pk, "verify"), {"note": "ok"}, format="json")
-        assert r.status_code == 400 and list(r.json()) == ["action"] and isinstance(r.json()["action"], list)
+        assert r.status_code == 400 and fields_of(r) == ["action"] and isinstance(r.json()["action"], list)
+        assert r.json()["codes"] == {"action": ["wrong_state"]}
         assert snapshot(w.recorded) == before
 
     def test_wrong_role_is_403_and_changes_nothing(self, ledger):
         w = ledger
         before = snapshot(w.recorded)
         r = client_for(w.a.leader).post(action_url(w.recorded.pk, "assign"), {"handler_org": w.property.pk}, format="json")
-        assert r.status_code == 403 and set(r.json()) == {"detail"} and r.json()["detail"]
+        assert r.status_code == 403 and set(r.json()) == {"detail", "code"} and r.json()["detail"]
+        assert r.json()["code"] == "role_not_allowed"
         assert snapshot(w.recorded) == before
         # The handling company may not escalate: that is the party branch's and the managers'.
         before = snapshot(w.handling)
@@ -475,7 +483,7 @@ class TestActions:
         c = client_for(w.a.secretary)
         stale = w.recorded.version - 1
         r = c.post(action_url(w.recorded.pk, "assign"), {"handler_org": w.property.pk, "version": stale}, format="json")
-        assert r.status_code == 409 and r.json()["detail"]
+        assert r.status_code == 409 and r.json()["detail"] and r.json()["code"] == "stale_version"
         assert snapshot(w.recorded) == before
         r = c.post(action_url(w.recorded.pk, "assign"), {"handler_org": w.property.pk, "version": w.recorded.version}, format="json")
         assert r.status_code == 200 and r.json()["version"] == w.recorded.version + 1

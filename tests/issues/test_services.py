@@ -11,6 +11,7 @@ from PIL import Image
 from issues import services, signals
 from issues.models import Issue, IssueEvent, IssuePhoto, Notification, State, Supervision
 from tests.factories import act, category, issue
+from tests.issues.clock import make_overdue
 
 pytestmark = pytest.mark.django_db
 
@@ -270,30 +271,26 @@ class TestEvents:
 
 class TestSupervision:
     def overdue(self, ledger, days_late, span_days=4):
-        now = timezone.now()
-        Issue.objects.filter(pk=ledger.handling.pk).update(
-            assigned_at=now - datetime.timedelta(days=span_days + days_late),
-            due_at=now - datetime.timedelta(days=days_late),
-        )
+        make_overdue(ledger.handling, days_late, span_days)  # working days: passes on any day of the week
 
     def test_yellow_then_red_and_idempotent(self, ledger):
         self.overdue(ledger, days_late=1)
-        assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 0}
-        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0}
+        assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 0, "failed": 0}
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0, "failed": 0}
         i = Issue.objects.get(pk=ledger.handling.pk)
         assert i.supervision == Supervision.YELLOW
-        self.overdue(ledger, days_late=3)  # past due + half of the 4-day span
-        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 1}
-        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0}
+        self.overdue(ledger, days_late=3)  # past due + half of the 4-working-day span
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 1, "failed": 0}
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0, "failed": 0}
         assert list(i.events.filter(action__endswith="_card").values_list("action", flat=True)) == ["yellow_card", "red_card"]
 
     def test_very_late_gets_both_cards_at_once(self, ledger):
         self.overdue(ledger, days_late=10)
-        assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 1}
+        assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 1, "failed": 0}
         assert Issue.objects.get(pk=ledger.handling.pk).supervision == Supervision.RED
 
     def test_not_yet_due_gets_nothing(self, ledger):
-        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0}
+        assert services.issues_mark_overdue() == {"yellow_card": 0, "red_card": 0, "failed": 0}
 
     def test_a_card_cannot_be_given_by_a_person(self, ledger):
         self.overdue(ledger, days_late=1)

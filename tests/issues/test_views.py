@@ -14,6 +14,7 @@ from PIL import Image
 from issues import services
 from issues.models import Issue, IssueEvent, IssuePhoto, State, Supervision
 from tests.factories import RoleFactory, UserFactory, act, category, issue
+from tests.issues.clock import make_overdue
 
 # Whatever the number of rows, a queue page costs this many queries at most (session, user, roles for
 # the tabs, scope, handler companies, the user's own issues outside their scope, section counts or the
@@ -930,11 +931,8 @@ def test_handler_queue_shows_due_time_and_cards(en, ledger):
     assert "Due " + timezone.localtime(issue_obj.due_at).strftime("%Y-%m-%d %H:%M") in html
     assert 'class="badge yellow"' not in html
 
-    def overdue(days_late, span_days=4):  # as if assigned earlier; the job compares with the clock
-        now = timezone.now()
-        Issue.objects.filter(pk=ledger.handling.pk).update(
-            assigned_at=now - datetime.timedelta(days=span_days + days_late),
-            due_at=now - datetime.timedelta(days=days_late))
+    def overdue(days_late, span_days=4):  # as if assigned earlier, in working days: any day of the week
+        make_overdue(ledger.handling, days_late, span_days)
 
     overdue(days_late=1)
     services.issues_mark_overdue()
