@@ -4,17 +4,16 @@ expense claims with their approval.
 
 Thin by design, like `issues.api` and `patrols.api`: serializers check the shape of the input and
 render the output; every write is a call to `incentives.services`, every read goes through
-`incentives.selectors`. The services' errors map to HTTP as follows: ValidationError → 400
-{field: [messages]}, PermissionDenied → 403 {detail}, an object outside the user's scope → 404,
-`services.Conflict` (out of stock, not enough points, fund exhausted) → 409 {detail}.
+`incentives.selectors` through the scoped viewsets (grid.scoped: `visible(user)`, ids parsed once).
+The services' errors map to HTTP through common.api: ValidationError → 400 {field: [messages],
+"codes": {field: [codes]}}, PermissionDenied → 403 {detail, code}, an object outside the user's
+scope → 404, `services.Conflict` (stock_exhausted, points_insufficient, fund_exhausted) → 409
+{detail, code}.
 
 Amounts and quantities are handed to the services as sent, so that one set of rules (and of
 messages) decides them: three decimals in an amount or a quantity of 0 are refused by the service.
 """
 
-from functools import partial
-
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -25,13 +24,15 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from common.api import call_service, inline_choices
-from grid import selectors as grid_selectors
+from common.periods import current_month, parse_period
+from grid import access
 from grid.models import Level
+from grid.scoped import ScopedMixin, ScopedReadOnlyViewSet, ScopedViewSet
 
 from . import selectors, services
 from .filters import ClaimFilter, EntryFilter, FundFilter, RedemptionFilter, RewardFilter
@@ -40,15 +41,13 @@ from .models import Account, ClaimKind, ExpenseClaim, PointRule, Redemption
 # --- errors -----------------------------------------------------------------------------------
 
 
-_call = partial(call_service, conflicts=(services.Conflict,))
-
-
 def _errors(*codes, thing):
     texts = {
-        400: "Bad or missing fields, or an action not possible in the current state: {field: [messages]}.",
-        403: "The user's role does not allow this here: {detail}.",
+        400: ("Bad or missing fields, or an action not possible in the current state: {field: [messages], "
+              "codes: {field: [codes]}}."),
+        403: "The user's role does not allow this here: {detail, code}.",
         404: f"No such {thing} in the user's scope.",
-        409: "Not enough left (stock, points or the fund): {detail}.",
+        409: "Not enough left (stock_exhausted, points_insufficient, fund_exhausted): {detail, code}.",
     }
     return {code: OpenApiResponse(description=texts[code]) for code in codes}
 
@@ -76,13 +75,13 @@ class PointsSummarySerializer(serializers.Serializer):
     community = serializers.CharField(help_text="Where the person's points count.")
 
 
-class AccountViewSet(viewsets.GenericViewSet):
+class AccountViewSet(ScopedMixin, viewsets.GenericViewSet):
     serializer_class = PointsSummarySerializer
     filter_backends = []
     pagination_class = None
 
-    def get_queryset(self):
-        return selectors.visible_accounts(self.request.user)
+    def visible(self, user):
+        return selectors.visible_accounts(user)
 
     @extend_schema(summary="My points: balance, this month's points and my rank in my community",
                    responses={200: PointsSummarySerializer})
@@ -123,14 +122,13 @@ class PointRuleSerializer(serializers.ModelSerializer):
     retrieve=extend_schema(summary="One ledger entry",
                            responses={200: PointEntrySerializer, **_errors(404, thing="entry")}),
 )
-class EntryViewSet(viewsets.ReadOnlyModelViewSet):
+class EntryViewSet(ScopedReadOnlyViewSet):
     serializer_class = PointEntrySerializer
     filterset_class = EntryFilter
     ordering_fields = ["created_at", "points"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return selectors.visible_entries(self.request.user).select_related("account__user", "rule", "actor")
+    def visible(self, user):
+        return selectors.visible_entries(user).select_related("account__user", "rule", "actor")
 
 
 @extend_schema_view(
@@ -138,15 +136,17 @@ class EntryViewSet(viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="One point rule",
                            responses={200: PointRuleSerializer, **_errors(404, thing="rule")}),
 )
-class PointRuleViewSet(viewsets.ReadOnlyModelViewSet):
+class PointRuleViewSet(ScopedReadOnlyViewSet):
     """Street-wide and the same for everyone signed in; changed by the street staff in the admin."""
 
     serializer_class = PointRuleSerializer
-    queryset = PointRule.objects.all()
+    queryset = PointRule.objects.all()  # for the schema's filter types
     filterset_fields = ["active"]
     search_fields = ["code", "name"]
     ordering_fields = ["points", "code"]
-    lookup_value_regex = r"\d+"
+
+    def visible(self, user):
+        return PointRule.objects.all()
 
 
 # --- rewards and redemptions ------------------------------------------------------------------
@@ -187,15 +187,14 @@ class RedeemRequestSerializer(serializers.Serializer):
     list=extend_schema(summary="The rewards offered to the user (inactive ones only to those who manage them)"),
     retrieve=extend_schema(summary="One reward", responses={200: RewardSerializer, **_errors(404, thing="reward")}),
 )
-class RewardViewSet(viewsets.ReadOnlyModelViewSet):
+class RewardViewSet(ScopedReadOnlyViewSet):
     serializer_class = RewardSerializer
     filterset_class = RewardFilter
     search_fields = ["name", "description"]
     ordering_fields = ["cost", "name", "stock"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return selectors.reward_list(self.request.user).select_related("node")
+    def visible(self, user):
+        return selectors.reward_list(user).select_related("node")
 
     def get_serializer_class(self):
         return RedeemRequestSerializer if self.action == "redeem" else RewardSerializer
@@ -211,7 +210,7 @@ class RewardViewSet(viewsets.ReadOnlyModelViewSet):
     def redeem(self, request, pk=None):
         reward = self.get_object()  # 404 outside the scope, before anything about the body is said
         quantity = _body(request).get("quantity", 1)
-        redemption = _call(services.reward_redeem, actor=request.user, reward_id=reward.pk, quantity=quantity)
+        redemption = call_service(services.reward_redeem, actor=request.user, reward_id=reward.pk, quantity=quantity)
         redemption = _redemptions(request.user).get(pk=redemption.pk)
         return Response(RedemptionSerializer(redemption, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -219,7 +218,7 @@ class RewardViewSet(viewsets.ReadOnlyModelViewSet):
 
 def _body(request):
     if not hasattr(request.data, "get"):
-        raise exceptions.ValidationError({"non_field_errors": [_("Send an object of fields.")]})
+        raise exceptions.ValidationError({"non_field_errors": [_("Send an object of fields.")]}, code="not_an_object")
     return request.data
 
 
@@ -232,18 +231,17 @@ def _redemptions(user):
     retrieve=extend_schema(summary="One redemption", responses={200: RedemptionSerializer,
                                                                 **_errors(404, thing="redemption")}),
 )
-class RedemptionViewSet(viewsets.ReadOnlyModelViewSet):
+class RedemptionViewSet(ScopedReadOnlyViewSet):
     serializer_class = RedemptionSerializer
     filterset_class = RedemptionFilter
     ordering_fields = ["created_at", "state"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return _redemptions(self.request.user)
+    def visible(self, user):
+        return _redemptions(user)
 
     def _decide(self, request, service):
         redemption = self.get_object()
-        _call(service, actor=request.user, redemption_id=redemption.pk)
+        call_service(service, actor=request.user, redemption_id=redemption.pk)
         redemption = self.get_queryset().get(pk=redemption.pk)
         return Response(RedemptionSerializer(redemption, context=self.get_serializer_context()).data)
 
@@ -312,21 +310,21 @@ class RankingViewSet(viewsets.ViewSet):
         if raw == "":
             node = home
             if node is None:
-                raise exceptions.ValidationError({"node": [_("Choose a street or a community.")]})
-        elif not raw.isdigit() or int(raw) > 2**62:
-            raise exceptions.ValidationError({"node": [_("Enter a node id.")]})
+                raise exceptions.ValidationError({"node": [_("Choose a street or a community.")]}, code="required")
+        elif access.parse_id(raw) is None:
+            raise exceptions.ValidationError({"node": [_("Enter a node id.")]}, code="invalid_id")
         else:
-            node = grid_selectors.visible_node(user, raw)
-            if node is None and home is not None and home.pk == int(raw):
+            node = access.visible_node(user, raw)
+            if node is None and home is not None and home.pk == access.parse_id(raw):
                 node = home  # a leader ranks the community around their micro-grid
             if node is None:
                 raise exceptions.NotFound()
         if node.level not in (Level.STREET, Level.COMMUNITY):
-            raise exceptions.ValidationError({"node": [_("Rank a street or a community.")]})
-        period = params.get("period") or f"{timezone.localdate():%Y-%m}"
+            raise exceptions.ValidationError({"node": [_("Rank a street or a community.")]}, code="street_or_community")
+        period = params.get("period") or current_month()
         by = params.get("by") or "points"
-        since, until = _call(selectors.parse_period, value=period)
-        rows = _call(selectors.rankings, node=node, period=period, by=by)
+        since, until = call_service(parse_period, value=period)
+        rows = call_service(selectors.rankings, node=node, period=period, by=by)
         return Response(RankingSerializer({"node": node.pk, "node_name": node.name, "period": period, "since": since,
                                            "until": until, "by": by, "results": rows}).data)
 
@@ -379,15 +377,14 @@ class FundReportSerializer(serializers.Serializer):
     list=extend_schema(summary="The expense funds covering the user's places"),
     retrieve=extend_schema(summary="One fund", responses={200: FundSerializer, **_errors(404, thing="fund")}),
 )
-class FundViewSet(viewsets.ReadOnlyModelViewSet):
+class FundViewSet(ScopedReadOnlyViewSet):
     serializer_class = FundSerializer
     filterset_class = FundFilter
     search_fields = ["name"]
     ordering_fields = ["starts_on", "name"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return selectors.visible_funds(self.request.user).select_related("node")
+    def visible(self, user):
+        return selectors.visible_funds(user).select_related("node")
 
     @extend_schema(summary="The fund's report: budget, approved, paid and remaining, by kind and by community",
                    responses={200: FundReportSerializer, **_errors(404, thing="fund")})
@@ -459,13 +456,12 @@ class ClaimDecisionSerializer(serializers.Serializer):
         responses={201: ExpenseClaimSerializer, **_errors(400, thing="fund")},
     ),
 )
-class ExpenseClaimViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ExpenseClaimViewSet(ScopedViewSet):
     filterset_class = ClaimFilter
     ordering_fields = ["submitted_at", "date", "amount"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return selectors.visible_claims(self.request.user).select_related("fund", "leader", "grid", "decided_by")
+    def visible(self, user):
+        return selectors.visible_claims(user).select_related("fund", "leader", "grid", "decided_by")
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -480,10 +476,10 @@ class ExpenseClaimViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
         data, user = body.validated_data, request.user
         grid = None
         if data.get("grid"):
-            grid = grid_selectors.visible_node(user, data["grid"])
+            grid = access.visible_node(user, data["grid"])
             if grid is None:
-                raise exceptions.ValidationError({"grid": [_("Unknown, or outside your grid.")]})
-        claim = _call(services.claim_submit, actor=user, fund_id=data["fund"], kind=data["kind"],
+                raise exceptions.ValidationError({"grid": [_("Unknown, or outside your grid.")]}, code="unknown_node")
+        claim = call_service(services.claim_submit, actor=user, fund_id=data["fund"], kind=data["kind"],
                       amount=data["amount"], date=data["date"], grid=grid, note=data.get("note", ""),
                       receipt=data.get("receipt"))
         claim = self.get_queryset().get(pk=claim.pk)
@@ -497,7 +493,7 @@ class ExpenseClaimViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
             body = ClaimDecisionSerializer(data=_body(request))
             body.is_valid(raise_exception=True)
             kwargs["note"] = body.validated_data.get("note", "")
-        _call(service, actor=request.user, claim_id=claim.pk, **kwargs)
+        call_service(service, actor=request.user, claim_id=claim.pk, **kwargs)
         claim = self.get_queryset().get(pk=claim.pk)
         return Response(ExpenseClaimSerializer(claim, context=self.get_serializer_context()).data)
 

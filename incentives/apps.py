@@ -20,12 +20,25 @@ class IncentivesConfig(AppConfig):
     verbose_name = _("Incentives")
 
     def ready(self):
+        from common import jobs
         from common.registry import admin_permissions_register, demo_step
 
-        from . import handlers
+        from . import handlers, services
         from .demo import build_demo_incentives
 
         for role, codenames in ADMIN_PERMISSIONS.items():
             admin_permissions_register(role, "incentives", codenames)
         handlers.connect()
+        jobs.register(services.RECONCILE_JOB, _("Reconcile points balances"), services.reconcile_job,
+                      task="incentives.tasks.reconcile_points")
         demo_step(build_demo_incentives)  # after the patrols, whose work it rewards
+        _register_mobile_links()
+
+
+def _register_mobile_links():
+    """The points page on the phone's menu (common.registry): for everyone holding a role."""
+    from common.registry import Link, mobile_menu
+    from grid.access import holds_any
+    from grid.models import Role
+
+    mobile_menu.add(Link("incentives.index", _("Points"), "mobile_incentives:index", 50, holds_any(Role.values)))

@@ -15,6 +15,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.periods import month_label
+from grid import access
 from grid.demo import insert_rows
 from grid.models import GridNode, Level, Role, RoleAssignment
 from issues.models import IssueEvent
@@ -84,7 +86,7 @@ def build_points(street):
         if rule is None or source in taken:
             continue
         points = rule.points
-        key = (user, code, timezone.localtime(when).strftime("%Y-%m"))
+        key = (user, code, month_label(timezone.localtime(when)))
         if rule.monthly_cap:  # as services.points_award: the cap bounds the month's points either way
             room = rule.monthly_cap - used[key]
             if room <= 0:
@@ -122,7 +124,7 @@ def build_incentives(*, street, seed=2023):
         rewards = [services.reward_save(actor=staff, node=street, name=name, cost=cost, stock=stock, active=True)
                    for name, cost, stock in REWARDS]
         # Some of the best-earning leaders have already spent points; a few redemptions wait to be handed over.
-        rich = list(Account.objects.filter(user__roles__node__tree_id=street.tree_id, balance__gte=100)
+        rich = list(Account.objects.filter(access.same_street_q(street, "user__roles__node"), balance__gte=100)
                     .select_related("user").distinct().order_by("-balance", "id")[:40])
         for i, account in enumerate(rich):
             reward = rewards[i % 4]
@@ -134,12 +136,13 @@ def build_incentives(*, street, seed=2023):
         fund = services.fund_save(actor=staff, node=street, name=f"{today.year}年微网格长保障金",
                                   budget=Decimal("350000.00"), starts_on=today.replace(month=1, day=1),
                                   ends_on=today.replace(month=12, day=31))
-        leaders = list(RoleAssignment.objects.active().filter(node__tree_id=street.tree_id, role=Role.LEADER, post="A")
-                       .values_list("user_id", "node_id", "node__lft", "node__rght")[:300])
-        communities = list(GridNode.objects.filter(tree_id=street.tree_id, level=Level.COMMUNITY).values_list("pk", "lft", "rght"))
+        leaders = list(RoleAssignment.objects.active().filter(access.same_street_q(street, "node"), role=Role.LEADER,
+                                                               post="A").select_related("node")[:300])
+        communities = list(GridNode.objects.filter(access.same_street_q(street), level=Level.COMMUNITY))
         claims, approved, paid = [], Decimal("0"), Decimal("0")
-        for user_id, grid_id, lft, rght in leaders:
-            community = next(c for c, cl, cr in communities if cl < lft and rght < cr)
+        for line in leaders:
+            user_id, grid_id = line.user_id, line.node_id
+            community = next(c.pk for c in communities if access.within(c, line.node))
             day = today - datetime.timedelta(days=rng.randint(0, (today - fund.starts_on).days))
             kind = rng.choice([ClaimKind.MEAL, ClaimKind.MEAL, ClaimKind.TRAVEL, ClaimKind.DUTY])
             amount = Decimal(rng.choice([15, 20, 25, 30, 45, 60, 80])).quantize(Decimal("0.01"))
@@ -169,8 +172,8 @@ def build_incentives(*, street, seed=2023):
             services.honour_create(actor=staff, title="优秀微网格长", period=last_year, person=people[row["user"]],
                                    node=street, citation=f"{last_year}年度获微光粒积分{row['value']}分，排名全街道第{row['rank']}。")
         visit_day = datetime.date(today.year, 2, 10) if today >= datetime.date(today.year, 2, 10) else today
-        visits = [CareVisit(date=visit_day, visitor=staff, leader_id=user_id, node=street, street=street,
-                            occasion="春节", gift="米、油和慰问信") for user_id, *_ in leaders[:60]]
+        visits = [CareVisit(date=visit_day, visitor=staff, leader_id=line.user_id, node=street, street=street,
+                            occasion="春节", gift="米、油和慰问信") for line in leaders[:60]]
         CareVisit.objects.bulk_create(visits)
     return made
 

@@ -1,23 +1,17 @@
 """Excel exports (.xlsx) of the incentives: the points ledger, a ranking and a fund's report.
 
-Exports only: points and money are written by the services, never imported from a sheet. Headers
-are in the user's language (grid.excel's `Column`); times are local to Asia/Shanghai, because Excel
-has no time zones.
+Exports only: points and money are written by the services, never imported from a sheet. Written
+by the house's one writer (common.excel: every string as text, never a formula); headers are in the
+user's language; times are local to Asia/Shanghai, because Excel has no time zones.
 """
-
-from io import BytesIO
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl import Workbook
 
-from grid.excel import Column, write_sheet
+from common.excel import Book, Column, write_sheet
 
 from .models import ClaimKind, Entry
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MONEY_FORMAT = "#,##0.00"
 
 
 def _label(model, name):
@@ -79,24 +73,11 @@ def export_ranking(rows, by):
 # --- a fund's report -----------------------------------------------------------------------------
 
 
-def _sheet(wb, title, headers, rows, money_from):
-    """A sheet with a header row; columns from `money_from` on are yuan with two decimals."""
-    ws = wb.create_sheet(title=title[:31])
-    ws.append([str(h) for h in headers])
-    for values in rows:
-        ws.append(list(values))
-        for cell in ws[ws.max_row][money_from:]:
-            cell.number_format = MONEY_FORMAT
-    ws.column_dimensions["A"].width = 24
-    return ws
-
-
 def export_fund_report(fund, report):
     """Three sheets: the totals, the totals by kind of expense and by community (of
-    `incentives.selectors.fund_report`)."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    _sheet(wb, _("fund report"), [_("item"), _("yuan")], [
+    `incentives.selectors.fund_report`); amounts in yuan with two decimals."""
+    book = Book()
+    book.sheet(_("fund report"), [_("item"), _("yuan")], [
         (_("fund"), fund.name),
         (_("period"), f"{fund.starts_on:%Y-%m-%d} ~ {fund.ends_on:%Y-%m-%d}"),
         (_("budget"), report["budget"]),
@@ -105,13 +86,11 @@ def export_fund_report(fund, report):
         (_("remaining"), report["remaining"]),
         (_("submitted, not yet decided"), report["submitted"]),
     ], money_from=1)
-    _sheet(wb, _("by kind"), [_("kind"), _("approved"), _("paid")], [
+    book.sheet(_("by kind"), [_("kind"), _("approved"), _("paid")], [
         (str(label), report["by_kind"].get(kind, {}).get("approved", 0), report["by_kind"].get(kind, {}).get("paid", 0))
         for kind, label in ClaimKind.choices
     ], money_from=1)
-    _sheet(wb, _("by community"), [_("community"), _("approved"), _("paid")], [
+    book.sheet(_("by community"), [_("community"), _("approved"), _("paid")], [
         (row["community"], row["approved"], row["paid"]) for row in report["by_community"]
     ], money_from=1)
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return book.bytes()

@@ -3,7 +3,7 @@ the ranking's period and measure.
 
 The forms check the shape of the input (whole numbers, two decimals, a date, an image); the business
 rules (stock, points, the fund's period, whose micro-grid) stay in `incentives.services`, whose field
-errors the views put back on these forms.
+errors the views put back on these forms (common.forms.run_service).
 """
 
 from decimal import Decimal
@@ -12,9 +12,9 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.periods import month_label
 from grid import selectors as grid_selectors
 from grid.uploads import check_image
-from issues.forms import ServiceErrorsMixin, text_area
 
 from . import selectors, services
 from .models import ClaimKind, Fund
@@ -24,7 +24,7 @@ PERIODS = [("month", _("This month")), ("quarter", _("This quarter")), ("year", 
 MEASURES = [("points", _("Points")), ("satisfied", _("Satisfied closures")), ("worklogs", _("Work logs"))]
 
 
-class RedeemForm(ServiceErrorsMixin, forms.Form):
+class RedeemForm(forms.Form):
     quantity = forms.IntegerField(
         label=_("Quantity"), min_value=1, max_value=services.MAX_QUANTITY, initial=1,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": 1, "max": services.MAX_QUANTITY}),
@@ -44,7 +44,7 @@ def open_funds(user):
     return qs.order_by("-starts_on", "name")
 
 
-class ClaimForm(ServiceErrorsMixin, forms.Form):
+class ClaimForm(forms.Form):
     fund = forms.ModelChoiceField(queryset=Fund.objects.none(), label=_("Fund"),
                                   error_messages={"invalid_choice": _("Choose a fund of your street or community.")})
     grid = forms.ModelChoiceField(queryset=None, label=_("Micro-grid"))
@@ -59,7 +59,7 @@ class ClaimForm(ServiceErrorsMixin, forms.Form):
     )
     date = forms.DateField(label=_("Date of the expense"),
                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    note = forms.CharField(label=_("Note"), required=False, max_length=300, widget=text_area(2))
+    note = forms.CharField(label=_("Note"), required=False, max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
     receipt = forms.FileField(
         label=_("Receipt photo"), required=False,
         widget=forms.FileInput(attrs={"accept": "image/*", "capture": "environment"}),
@@ -100,7 +100,7 @@ def period_of(preset, today=None):
         return f"{today.year}"
     if preset == "quarter":
         return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
-    return f"{today:%Y-%m}"
+    return month_label(today)
 
 
 class RankingForm(forms.Form):

@@ -1,6 +1,7 @@
 """Points that follow from what happens in the ledger and on patrols. The lower apps send their
-domain signals on commit; each answer here awards under a stable source key, so a replayed event
-awards nothing twice."""
+domain signals on commit, robustly (common.hooks.send_on_commit): a handler that fails is logged and
+never changes the answer of the action. Each answer here awards under a stable source key, so a
+replayed event awards nothing twice and `replay()` repairs what a failure skipped."""
 
 from django.contrib.auth import get_user_model
 

@@ -10,26 +10,21 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.models import AppendOnly
+from grid.access import ScopedManager
 from grid.models import GridNode
-
-
-class AppendOnly(models.Model):
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        # Written once, never edited: a mistake is corrected by a new, reversing row.
-        if not self._state.adding:
-            raise ValueError(f"{type(self).__name__} is append-only.")
-        super().save(*args, **kwargs)
 
 
 class OnNode(models.Model):
     """Rows offered or kept by a street or community carry its street and community columns, so
-    scope filters are equalities and the tree service keeps them right (grid.services.scoped_row_models)."""
+    scope filters are equalities and the tree service keeps them right (grid.services.scoped_row_models).
+    `Model.objects.restrict(user)` reads them through `scope_via` (grid.access)."""
 
     scope_columns = True
     scope_node_field = "node"
+    scope_via = "node"
+
+    objects = ScopedManager()
 
     street = models.ForeignKey(GridNode, on_delete=models.PROTECT, related_name="+", editable=False)
     community = models.ForeignKey(GridNode, null=True, on_delete=models.PROTECT, related_name="+", editable=False)
@@ -128,6 +123,7 @@ class Reward(OnNode):
 
 class Redemption(OnNode):
     scope_node_field = "reward__node"
+    scope_via = "reward__node"
 
     class State(models.TextChoices):
         REQUESTED = "requested", _("requested")
@@ -154,8 +150,8 @@ class Redemption(OnNode):
         return f"{self.account.user} · {self.reward.name} × {self.quantity}"
 
 
-class Honour(OnNode):
-    """评先评优: a title given to a person for a period, from a ranking."""
+class Honour(AppendOnly, OnNode):
+    """评先评优: a title given to a person for a period, from a ranking; given once, never edited."""
 
     title = models.CharField(_("title"), max_length=100)
     period = models.CharField(_("period"), max_length=10)  # 2026, 2026-Q3 or 2026-11
@@ -177,8 +173,8 @@ class Honour(OnNode):
         return f"{self.period} {self.title} · {self.person}"
 
 
-class CareVisit(OnNode):
-    """节日走访慰问: the street's holiday visit to a leader."""
+class CareVisit(AppendOnly, OnNode):
+    """节日走访慰问: the street's holiday visit to a leader; recorded once, never edited."""
 
     date = models.DateField(_("date"))
     visitor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("visitor"), on_delete=models.PROTECT,
@@ -247,6 +243,9 @@ def receipt_path(instance, filename):
 
 class ExpenseClaim(models.Model):
     scope_columns = True  # street/community follow `grid`; see grid.services.scoped_row_models
+    scope_via = "grid"
+
+    objects = ScopedManager()
 
     class State(models.TextChoices):
         SUBMITTED = "submitted", _("submitted")

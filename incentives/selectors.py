@@ -1,33 +1,22 @@
 """Reads of the incentives app, always scoped to a user; rankings and the fund's report."""
 
-import datetime
-import re
 from collections import Counter
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.periods import current_month, day_range, month_bounds, parse_period
+from grid import access
 from grid.models import GridNode, Level, Role, RoleAssignment
-from grid.selectors import restrict, scope_q, scope_roots, visible_roles
+from grid.selectors import visible_roles
 from issues.models import IssueEvent
 from patrols.models import WorkLog
 
 from .models import Account, CareVisit, Entry, ExpenseClaim, Fund, Honour, Redemption, Reward
 
-
 # Who keeps a street's or community's catalogue and fund.
 MANAGERS = (Role.STREET_STAFF, Role.SECRETARY)
-
-
-def month_bounds(when=None):
-    day = timezone.localtime(when).date() if when else timezone.localdate()
-    first = day.replace(day=1)
-    nxt = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-    tz = timezone.get_current_timezone()
-    return (datetime.datetime.combine(first, datetime.time(), tzinfo=tz),
-            datetime.datetime.combine(nxt, datetime.time(), tzinfo=tz))
 
 
 def home_node(user):
@@ -43,10 +32,9 @@ def home_node(user):
 
 def offered_to_q(user):
     """Q for rows offered at a node (street or community) that contains one of the user's places."""
-    lines = RoleAssignment.objects.active().filter(user=user).values_list("node__tree_id", "node__lft", "node__rght")
     q = Q(pk__in=[])
-    for tree_id, lft, rght in lines:
-        q |= Q(node__tree_id=tree_id, node__lft__lte=lft, node__rght__gte=rght)
+    for line in RoleAssignment.objects.active().filter(user=user).select_related("node"):
+        q |= access.ancestors_q(line.node, "node")
     return q
 
 
@@ -54,49 +42,48 @@ def _people_in_scope(user):
     return visible_roles(user).values("user_id")
 
 
+def _own_or_kept(model, user, own):
+    """Rows of `model` that are the user's own (`own(user)`: a Q) or that the user's scope keeps
+    (the model's `scope_via`, through `Model.objects.restrict`)."""
+    if not user or not user.is_authenticated:
+        return model.objects.none()
+    if access.scope_roots(user) is None:
+        return model.objects.all()
+    return model.objects.filter(own(user) | Q(pk__in=model.objects.restrict(user).values("pk")))
+
+
 def visible_entries(user):
     if not user or not user.is_authenticated:
         return Entry.objects.none()
-    if scope_roots(user) is None:
+    if access.scope_roots(user) is None:
         return Entry.objects.all()
     return Entry.objects.filter(Q(account__user=user) | Q(account__user__in=_people_in_scope(user)))
 
 
 def visible_accounts(user):
-    if scope_roots(user) is None:
+    if access.scope_roots(user) is None:
         return Account.objects.all()
     return Account.objects.filter(Q(user=user) | Q(user__in=_people_in_scope(user)))
 
 
 def visible_rewards(user):
     """Rewards offered to the user's places, and those the user's scope keeps."""
-    if not user or not user.is_authenticated:
-        return Reward.objects.none()
-    if scope_roots(user) is None:
-        return Reward.objects.all()
-    return Reward.objects.filter(offered_to_q(user) | Q(pk__in=restrict(Reward.objects.all(), user, via="node").values("pk")))
+    return _own_or_kept(Reward, user, offered_to_q)
 
 
 def visible_redemptions(user):
-    if not user or not user.is_authenticated:
-        return Redemption.objects.none()
-    # scope_q, not restrict: restrict looks `via` up as one field and cannot follow reward__node.
-    kept = scope_q(Redemption, user, via="reward__node")
-    if kept is None:
-        return Redemption.objects.all()
-    return Redemption.objects.filter(Q(account__user=user) | kept)
+    return _own_or_kept(Redemption, user, lambda u: Q(account__user=u))
 
 
 def managed_nodes(user):
     """The streets and communities where the user keeps rewards, funds and honours: those under their
     street-staff or secretary roles (MANAGERS)."""
-    qs = GridNode.objects.filter(level__lte=Level.COMMUNITY).order_by("tree_id", "lft")
+    qs = GridNode.objects.filter(level__lte=Level.COMMUNITY).order_by(*access.tree_order())
     if user.is_superuser:
         return qs
     q = Q(pk__in=[])
-    for tree_id, lft, rght in (RoleAssignment.objects.active().filter(user=user, role__in=MANAGERS)
-                               .values_list("node__tree_id", "node__lft", "node__rght")):
-        q |= Q(tree_id=tree_id, lft__gte=lft, rght__lte=rght)
+    for line in RoleAssignment.objects.active().filter(user=user, role__in=MANAGERS).select_related("node"):
+        q |= access.subtree_q(line.node)
     return qs.filter(q)
 
 
@@ -110,59 +97,22 @@ def reward_list(user):
 
 
 def visible_funds(user):
-    if not user or not user.is_authenticated:
-        return Fund.objects.none()
-    if scope_roots(user) is None:
-        return Fund.objects.all()
-    return Fund.objects.filter(offered_to_q(user) | Q(pk__in=restrict(Fund.objects.all(), user, via="node").values("pk")))
+    return _own_or_kept(Fund, user, offered_to_q)
 
 
 def visible_claims(user):
-    if not user or not user.is_authenticated:
-        return ExpenseClaim.objects.none()
-    return ExpenseClaim.objects.filter(Q(leader=user) | Q(pk__in=restrict(ExpenseClaim.objects.all(), user, via="grid").values("pk")))
+    return _own_or_kept(ExpenseClaim, user, lambda u: Q(leader=u))
 
 
 def visible_honours(user):
-    if not user or not user.is_authenticated:
-        return Honour.objects.none()
-    return Honour.objects.filter(Q(person=user) | Q(pk__in=restrict(Honour.objects.all(), user, via="node").values("pk")))
+    return _own_or_kept(Honour, user, lambda u: Q(person=u))
 
 
 def visible_carevisits(user):
-    if not user or not user.is_authenticated:
-        return CareVisit.objects.none()
-    return CareVisit.objects.filter(Q(leader=user) | Q(pk__in=restrict(CareVisit.objects.all(), user, via="node").values("pk")))
+    return _own_or_kept(CareVisit, user, lambda u: Q(leader=u))
 
 
-# --- periods and rankings ---------------------------------------------------------------------
-
-PERIOD_RE = re.compile(r"^(\d{4})(?:-(\d{2})|-Q([1-4]))?$")
-
-
-def parse_period(value):
-    """'2026-11', '2026-Q4' or '2026' → (first day, last day)."""
-    m = PERIOD_RE.match(str(value or "").strip())
-    if not m:
-        raise ValidationError({"period": _("Enter a month (2026-11), a quarter (2026-Q4) or a year (2026).")})
-    year, month, quarter = int(m.group(1)), m.group(2), m.group(3)
-    if month:
-        if not 1 <= int(month) <= 12:
-            raise ValidationError({"period": _("Enter a month (2026-11), a quarter (2026-Q4) or a year (2026).")})
-        first_month, months = int(month), 1
-    elif quarter:
-        first_month, months = (int(quarter) - 1) * 3 + 1, 3
-    else:
-        first_month, months = 1, 12
-    first = datetime.date(year, first_month, 1)
-    end_month = first_month + months
-    last = (datetime.date(year + 1, 1, 1) if end_month > 12 else datetime.date(year, end_month, 1)) - datetime.timedelta(days=1)
-    return first, last
-
-
-def _aware(day):
-    return datetime.datetime.combine(day, datetime.time(), tzinfo=timezone.get_current_timezone())
-
+# --- rankings ------------------------------------------------------------------------------
 
 RANKINGS = ("points", "satisfied", "worklogs")
 
@@ -172,11 +122,11 @@ def rankings(node, period, by="points", limit=50):
     penalties, not spending), by issues they solved that closed with a satisfied resident, or by work
     logs. [{rank, user, username, name, value}], ties share a rank."""
     if by not in RANKINGS:
-        raise ValidationError({"by": _("Rank by points, satisfied or worklogs.")})
+        raise ValidationError({"by": ValidationError(_("Rank by points, satisfied or worklogs."), code="invalid_ranking")})
     first, last = parse_period(period)
-    start, end = _aware(first), _aware(last + datetime.timedelta(days=1))
+    start, end = day_range(first, last)
     people = dict(
-        RoleAssignment.objects.active().filter(node__tree_id=node.tree_id, node__lft__gte=node.lft, node__rght__lte=node.rght)
+        RoleAssignment.objects.active().filter(access.subtree_q(node, "node", RoleAssignment))
         .values_list("user_id", "user__username").distinct()
     )
     if by == "points":
@@ -229,7 +179,7 @@ def account_summary(user):
     home = home_node(user)
     rank = None
     if home is not None:
-        for row in rankings(home, f"{timezone.localdate():%Y-%m}", "points", limit=10_000):
+        for row in rankings(home, current_month(), "points", limit=10_000):
             if row["user"] == user.pk:
                 rank = row["rank"]
                 break

@@ -1,17 +1,26 @@
 """Every write of the incentives app. Points, stock and the fund change only here, each by a
 conditional F() update in the same transaction as the row that explains the change; the database's
-CHECK constraints stand behind them."""
+CHECK constraints stand behind them.
+
+Arguments are typed (ids, dates, nodes, users parsed by the adapter: the API, a form). Every error
+carries a stable code (common.errors): a field's ValidationError, `Denied` (403) when the actor's
+role does not allow it, and `Conflict` (409) when stock, points or the fund ran out."""
 
 import datetime
+import logging
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from grid.models import Level, RoleAssignment
+from common import errors
+from common.errors import Denied, Errors, invalid
+from common.periods import month_bounds, parse_period
+from grid import access
+from grid.models import Level, Role, RoleAssignment
 from grid.services import scope_columns
 from grid.uploads import check_image
 
@@ -27,26 +36,29 @@ from .models import (
     Redemption,
     Reward,
 )
-from .selectors import MANAGERS, home_node, month_bounds, offered_to_q, parse_period, visible_claims
+from .selectors import MANAGERS, home_node, offered_to_q, visible_claims
+
+log = logging.getLogger(__name__)
 
 MAX_QUANTITY = 100
 MAX_CLAIM = Decimal("100000.00")
+MAX_NOTE = 300
 
 
-class Conflict(Exception):
+class Conflict(errors.Conflict):
     """The request was right but the world ran out: stock, points or the fund (HTTP 409)."""
 
 
 class OutOfStock(Conflict):
-    pass
+    default_code = "stock_exhausted"
 
 
 class NotEnoughPoints(Conflict):
-    pass
+    default_code = "points_insufficient"
 
 
 class FundExhausted(Conflict):
-    pass
+    default_code = "fund_exhausted"
 
 
 # --- accounts and the points ledger -----------------------------------------------------------
@@ -115,16 +127,16 @@ def entry_reverse(*, entry_id, actor, note=""):
         entry = Entry.objects.select_related("account").get(pk=entry_id)
         account_for(entry.account.user, lock=True)
         if entry.reverses_id or Entry.objects.filter(reverses=entry).exists():
-            raise ValidationError({"entry": _("This entry is a reversal or has been reversed already.")})
+            raise invalid("entry", _("This entry is a reversal or has been reversed already."), "already_reversed")
         if actor is not None and not _manages(actor, home_node(entry.account.user)):
-            raise PermissionDenied(_("Only the street staff or the community secretary reverse points."))
+            raise Denied(_("Only the street staff or the community secretary reverse points."), code="not_manager")
         reversal = Entry.objects.create(account=entry.account, points=-entry.points, rule=entry.rule,
                                         source=f"reverse:{entry.pk}", reverses=entry, actor=actor,
                                         note=(note or _("Reversal of entry %d") % entry.pk)[:200])
         try:
             _move(entry.account_id, reversal.points)
         except NotEnoughPoints:
-            raise ValidationError({"entry": _("The balance is lower than the points to take back.")})
+            raise invalid("entry", _("The balance is lower than the points to take back."), "balance_too_low")
         return reversal
 
 
@@ -138,20 +150,64 @@ def reconcile_points():
     ]
 
 
+RECONCILE_JOB = "incentives.reconcile_points"
+
+
+class BooksDiffer(Exception):
+    """Balances that are not the sum of their entries (what `reconcile_points` found)."""
+
+    def __init__(self, differences):
+        self.differences = differences
+        super().__init__(f"{len(differences)} account(s) differ: " + "; ".join(
+            "%(user)s (account %(account)s): balance %(balance)s, entries %(entries)s" % d for d in differences[:50]))
+
+
+def reconcile_job():
+    """The registered job behind the monthly task and the command (common.jobs): each difference is
+    logged, and any difference fails the run, whose record names the accounts."""
+    differences = reconcile_points()
+    for d in differences:
+        log.error("Points account %(account)s (%(user)s): balance %(balance)s, entries sum to %(entries)s", d)
+    if differences:
+        raise BooksDiffer(differences)
+    return {"differences": 0}
+
+
+# --- point rules ------------------------------------------------------------------------------
+
+
+def _keeps_rules(user):
+    """The rules are the same for every street: street staff (of any street) keep them."""
+    return user.is_superuser or RoleAssignment.objects.active().filter(user=user, role=Role.STREET_STAFF).exists()
+
+
+def pointrule_save(*, actor, rule=None, **data):
+    """Create or change a point rule. Its code is fixed once created: the handlers award by code, so
+    a renamed code would silently stop the automatic awards."""
+    if not _keeps_rules(actor):
+        raise Denied(_("Only the street staff keep the point rules."), code="not_street_staff")
+    if rule is not None and "code" in data and data["code"] != rule.code:
+        raise invalid("code", _("A rule's code cannot change once the rule exists."), "code_fixed")
+    rule = rule or PointRule()
+    for name, value in data.items():
+        setattr(rule, name, value)
+    rule.full_clean()
+    with transaction.atomic():
+        rule.save(update_fields=list(data) if rule.pk and data else None)
+    return rule
+
+
 # --- who manages what -------------------------------------------------------------------------
-
-
-def _roles_above(user, node, roles):
-    if user.is_superuser:
-        return set(roles)
-    return set(RoleAssignment.objects.active().filter(
-        user=user, role__in=roles, node__tree_id=node.tree_id, node__lft__lte=node.lft, node__rght__gte=node.rght,
-    ).values_list("role", flat=True))
 
 
 def _manages(user, node):
     """Street staff above the node, or the secretary of a community the node lies in."""
-    return node is not None and bool(_roles_above(user, node, MANAGERS))
+    return node is not None and bool(access.roles_on(user, node, MANAGERS))
+
+
+def _street_or_community(node, message):
+    if node.level not in (Level.STREET, Level.COMMUNITY):
+        raise invalid("node", message, "street_or_community")
 
 
 # --- rewards ----------------------------------------------------------------------------------
@@ -161,9 +217,9 @@ def _quantity(value):
     try:
         quantity = int(str(value).strip())
     except (TypeError, ValueError):
-        raise ValidationError({"quantity": _("Enter a whole number.")})
+        raise invalid("quantity", _("Enter a whole number."), "invalid_quantity")
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise ValidationError({"quantity": _("Enter a quantity from 1 to %d.") % MAX_QUANTITY})
+        raise invalid("quantity", _("Enter a quantity from 1 to %d.") % MAX_QUANTITY, "quantity_out_of_range")
     return quantity
 
 
@@ -189,7 +245,7 @@ def reward_redeem(*, actor, reward_id, quantity=1):
 def _redemption(actor, redemption_id):
     r = Redemption.objects.select_for_update(of=("self",)).select_related("reward__node", "account__user").get(pk=redemption_id)
     if r.state != Redemption.State.REQUESTED:
-        raise ValidationError({"state": _("This redemption is %s already.") % r.get_state_display()})
+        raise invalid("state", _("This redemption is %s already.") % r.get_state_display(), "wrong_state")
     return r
 
 
@@ -197,7 +253,7 @@ def redemption_fulfil(*, actor, redemption_id):
     with transaction.atomic():
         r = _redemption(actor, redemption_id)
         if not _manages(actor, r.reward.node):
-            raise PermissionDenied(_("The staff of the place that offers the reward hand it over."))
+            raise Denied(_("The staff of the place that offers the reward hand it over."), code="not_manager")
         r.state, r.decided_at, r.decided_by = Redemption.State.FULFILLED, timezone.now(), actor
         r.save(update_fields=["state", "decided_at", "decided_by"])
         return r
@@ -209,7 +265,8 @@ def redemption_cancel(*, actor, redemption_id):
     with transaction.atomic():
         r = _redemption(actor, redemption_id)
         if r.account.user_id != actor.pk and not _manages(actor, r.reward.node):
-            raise PermissionDenied(_("Only the person or the staff of the place cancel a redemption."))
+            raise Denied(_("Only the person or the staff of the place cancel a redemption."),
+                         code="not_owner_or_manager")
         account_for(r.account.user, lock=True)
         spent = Entry.objects.get(source=f"redemption:{r.pk}")
         Entry.objects.create(account=r.account, points=r.points, source=f"reverse:{spent.pk}", reverses=spent,
@@ -223,10 +280,9 @@ def redemption_cancel(*, actor, redemption_id):
 
 def reward_save(*, actor, reward=None, node, **data):
     """Create or change a reward offered by a street or community the actor manages."""
-    if node.level not in (Level.STREET, Level.COMMUNITY):
-        raise ValidationError({"node": _("Rewards are offered by a street or a community.")})
+    _street_or_community(node, _("Rewards are offered by a street or a community."))
     if not _manages(actor, node):
-        raise PermissionDenied(_("Only the street staff or the community secretary offer rewards."))
+        raise Denied(_("Only the street staff or the community secretary offer rewards."), code="not_manager")
     reward = reward or Reward()
     for name, value in data.items():
         setattr(reward, name, value)
@@ -242,33 +298,37 @@ def reward_save(*, actor, reward=None, node, **data):
 # --- honours and care visits ------------------------------------------------------------------
 
 
+def _required(field, value):
+    text = (value or "").strip()
+    if not text:
+        raise invalid(field, _("This field is required."), "required")
+    return text
+
+
 def honour_create(*, actor, title, period, person, node, citation=""):
     parse_period(period)
-    if node.level not in (Level.STREET, Level.COMMUNITY):
-        raise ValidationError({"node": _("Honours are given by a street or a community.")})
+    _street_or_community(node, _("Honours are given by a street or a community."))
     if not _manages(actor, node):
-        raise PermissionDenied(_("Only the street staff or the community secretary give honours."))
-    if not title.strip():
-        raise ValidationError({"title": _("This field is required.")})
+        raise Denied(_("Only the street staff or the community secretary give honours."), code="not_manager")
+    title = _required("title", title)
     street, community = scope_columns(node)
     with transaction.atomic():
-        if Honour.objects.filter(title=title.strip(), period=period, person=person, node=node).exists():
-            raise ValidationError({"person": _("This person holds this title for this period already.")})
-        return Honour.objects.create(title=title.strip(), period=period, person=person, node=node, citation=citation,
+        if Honour.objects.filter(title=title, period=period, person=person, node=node).exists():
+            raise invalid("person", _("This person holds this title for this period already."), "honour_exists")
+        return Honour.objects.create(title=title, period=period, person=person, node=node, citation=citation,
                                      created_by=actor, street=street, community=community)
 
 
 def carevisit_create(*, actor, leader, date, occasion, gift="", node=None):
     node = node or home_node(leader)
     if node is None or not _manages(actor, node):
-        raise PermissionDenied(_("Only the street staff or the community secretary record care visits."))
-    if not occasion.strip():
-        raise ValidationError({"occasion": _("This field is required.")})
+        raise Denied(_("Only the street staff or the community secretary record care visits."), code="not_manager")
+    occasion = _required("occasion", occasion)
     if date > timezone.localdate():
-        raise ValidationError({"date": _("A visit cannot be recorded before it took place.")})
+        raise invalid("date", _("A visit cannot be recorded before it took place."), "date_in_future")
     street, community = scope_columns(node)
     with transaction.atomic():
-        return CareVisit.objects.create(date=date, visitor=actor, leader=leader, node=node, occasion=occasion.strip(),
+        return CareVisit.objects.create(date=date, visitor=actor, leader=leader, node=node, occasion=occasion,
                                         gift=gift, street=street, community=community)
 
 
@@ -276,20 +336,21 @@ def carevisit_create(*, actor, leader, date, occasion, gift="", node=None):
 
 
 def _amount(value):
+    """Yuan with at most two decimals, above 0 and at most MAX_CLAIM (a Decimal, or the text sent)."""
     try:
-        amount = Decimal(str(value).strip())
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, TypeError, ValueError):
-        raise ValidationError({"amount": _("Enter an amount in yuan such as 35.50.")})
+        raise invalid("amount", _("Enter an amount in yuan such as 35.50."), "invalid_amount")
     if not amount.is_finite() or amount <= 0 or amount > MAX_CLAIM:
-        raise ValidationError({"amount": _("Enter an amount above 0 and at most %s yuan.") % MAX_CLAIM})
+        raise invalid("amount", _("Enter an amount above 0 and at most %s yuan.") % MAX_CLAIM, "amount_out_of_range")
     if amount != amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP):
-        raise ValidationError({"amount": _("At most two decimal places (fen).")})
+        raise invalid("amount", _("At most two decimal places (fen)."), "too_many_decimals")
     return amount.quantize(Decimal("0.01"))
 
 
 def fund_save(*, actor, fund=None, node, **data):
     if not _manages(actor, node) or node.level not in (Level.STREET, Level.COMMUNITY):
-        raise PermissionDenied(_("Only the street staff or the community secretary keep a fund."))
+        raise Denied(_("Only the street staff or the community secretary keep a fund."), code="not_manager")
     fund = fund or Fund()
     for name, value in data.items():
         setattr(fund, name, value)
@@ -304,52 +365,51 @@ def fund_save(*, actor, fund=None, node, **data):
         # Locked, so no approval slips in between the check and the save; `approved` and `paid` move
         # only with the claims (F() updates) and are never written back from a stale copy.
         if fund.budget < Fund.objects.select_for_update().get(pk=fund.pk).approved:
-            raise ValidationError({"budget": _("The budget cannot fall below what is approved already.")})
+            raise invalid("budget", _("The budget cannot fall below what is approved already."),
+                          "budget_below_approved")
         fund.save(update_fields=[f.name for f in Fund._meta.concrete_fields
                                  if not f.primary_key and f.name not in ("approved", "paid")])
     return fund
 
 
 def claim_submit(*, actor, fund_id, kind, amount, date, grid=None, note="", receipt=None):
-    """A leader's claim on a fund that covers their place."""
+    """A leader's claim on a fund that covers their place. `fund_id` an id, `date` a date, `grid`
+    one of the leader's micro-grids (default: the first), `amount` a Decimal (or the text sent: the
+    rules of two decimals and the ceiling are this service's)."""
     from grid.selectors import my_microgrids
 
-    errors = {}
-    fund = Fund.objects.filter(offered_to_q(actor), pk=fund_id).first() if str(fund_id or "").isdigit() else None
+    found = Errors()
+    pk = access.parse_id(fund_id)
+    fund = Fund.objects.filter(offered_to_q(actor), pk=pk).first() if pk else None
     if fund is None:
-        errors["fund"] = _("Choose a fund of your street or community.")
+        found.add("fund", _("Choose a fund of your street or community."), "unknown_fund")
     elif fund.closed:
-        errors["fund"] = _("This fund is closed.")
+        found.add("fund", _("This fund is closed."), "fund_closed")
     if kind not in ClaimKind.values:
-        errors["kind"] = _("Choose meal, travel, duty or other.")
+        found.add("kind", _("Choose meal, travel, duty or other."), "invalid_choice")
     try:
         amount = _amount(amount)
     except ValidationError as e:
-        errors.update(e.message_dict)
+        found.extend(e)
     if not isinstance(date, datetime.date):
-        try:
-            date = datetime.date.fromisoformat(str(date or "").strip())
-        except ValueError:
-            errors["date"] = _("Enter a date such as 2026-11-20.")
-            date = None
-    if date and date > timezone.localdate():
-        errors["date"] = _("The expense cannot lie in the future.")
-    elif date and fund and not fund.closed and not fund.starts_on <= date <= fund.ends_on:
-        errors["date"] = _("The expense must fall within the fund's period.")
+        found.add("date", _("Enter a date such as 2026-11-20."), "invalid_date")
+    elif date > timezone.localdate():
+        found.add("date", _("The expense cannot lie in the future."), "date_in_future")
+    elif fund and not fund.closed and not fund.starts_on <= date <= fund.ends_on:
+        found.add("date", _("The expense must fall within the fund's period."), "date_outside_period")
     mine = list(my_microgrids(actor))
     if grid is None and mine:
         grid = mine[0]
     if grid is None or grid not in mine:
-        errors["grid"] = _("Claims are made by micro-grid leaders for their own micro-grid.")
-    if len(note or "") > 300:
-        errors["note"] = _("At most %d characters.") % 300
+        found.add("grid", _("Claims are made by micro-grid leaders for their own micro-grid."), "not_your_microgrid")
+    if len(note or "") > MAX_NOTE:
+        found.add("note", _("At most %d characters.") % MAX_NOTE, "max_length")
     if receipt:
         try:
             check_image(receipt)
         except ValidationError as e:
-            errors["receipt"] = e.messages
-    if errors:
-        raise ValidationError(errors)
+            found.by_field.setdefault("receipt", []).extend(e.error_list)
+    found.raise_if_any()
     street, community = scope_columns(grid)
     with transaction.atomic():
         claim = ExpenseClaim(fund=fund, leader=actor, grid=grid, street=street, community=community, kind=kind,
@@ -363,9 +423,9 @@ def claim_submit(*, actor, fund_id, kind, amount, date, grid=None, note="", rece
 def _claim(actor, claim_id, state):
     claim = visible_claims(actor).select_for_update(of=("self",)).select_related("fund__node").get(pk=claim_id)
     if not _manages(actor, claim.fund.node):
-        raise PermissionDenied(_("Only the staff who keep the fund decide its claims."))
+        raise Denied(_("Only the staff who keep the fund decide its claims."), code="not_manager")
     if claim.state != state:
-        raise ValidationError({"state": _("This claim is %s.") % claim.get_state_display()})
+        raise invalid("state", _("This claim is %s.") % claim.get_state_display(), "wrong_state")
     return claim
 
 
@@ -377,21 +437,21 @@ def claim_approve(*, actor, claim_id, note=""):
             approved=F("approved") + claim.amount)
         if not drawn:
             if Fund.objects.filter(pk=claim.fund_id, closed=True).exists():
-                raise ValidationError({"fund": _("This fund is closed.")})
+                raise invalid("fund", _("This fund is closed."), "fund_closed")
             raise FundExhausted(_("The fund has not enough left for this claim."))
         claim.state, claim.decided_at, claim.decided_by, claim.decision_note = (
-            ExpenseClaim.State.APPROVED, timezone.now(), actor, note[:300])
+            ExpenseClaim.State.APPROVED, timezone.now(), actor, note[:MAX_NOTE])
         claim.save(update_fields=["state", "decided_at", "decided_by", "decision_note"])
         return claim
 
 
 def claim_reject(*, actor, claim_id, note):
     if not (note or "").strip():
-        raise ValidationError({"note": _("Say why the claim is rejected.")})
+        raise invalid("note", _("Say why the claim is rejected."), "reason_required")
     with transaction.atomic():
         claim = _claim(actor, claim_id, ExpenseClaim.State.SUBMITTED)
         claim.state, claim.decided_at, claim.decided_by, claim.decision_note = (
-            ExpenseClaim.State.REJECTED, timezone.now(), actor, note.strip()[:300])
+            ExpenseClaim.State.REJECTED, timezone.now(), actor, note.strip()[:MAX_NOTE])
         claim.save(update_fields=["state", "decided_at", "decided_by", "decision_note"])
         return claim
 
@@ -403,4 +463,3 @@ def claim_pay(*, actor, claim_id):
         claim.state, claim.paid_at = ExpenseClaim.State.PAID, timezone.now()
         claim.save(update_fields=["state", "paid_at"])
         return claim
-

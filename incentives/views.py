@@ -12,9 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from common.forms import error_text, run_service
+from common.periods import parse_period
+from grid.scoped import scoped_object_or_404
 from issues import selectors as issue_selectors
 from patrols import selectors as patrol_selectors
 from patrols.models import WorkKind
@@ -28,10 +31,6 @@ REDEMPTIONS_PER_PAGE = 30
 CLAIMS_PER_PAGE = 20
 SHORT_LIST = 5
 RANKING_ROWS = 50
-
-
-def _message(exc, default):
-    return exc.args[0] if exc.args and isinstance(exc.args[0], str) else default
 
 
 # --- my points ----------------------------------------------------------------------------------
@@ -139,21 +138,18 @@ def rewards(request):
 def redeem(request, pk):
     """Redeem one reward: points and stock fall together, or nothing is written and the form says why."""
     user = request.user
-    reward = get_object_or_404(catalogue(user), pk=pk)
+    reward = scoped_object_or_404(catalogue(user), pk=pk)
     if request.method != "POST":
         return redirect("mobile_incentives:rewards")
     form = RedeemForm(request.POST, reward=reward)
     if not form.is_valid():
         return _rewards(request, bound=form)
     try:
-        redemption = services.reward_redeem(actor=user, reward_id=reward.pk, quantity=form.cleaned_data["quantity"])
-    except ValidationError as e:
-        form.add_service_errors(e)
-    except services.Conflict as e:
-        form.add_error(None, _message(e, _("Not enough left in stock.")))
+        redemption, ok = run_service(form, lambda: services.reward_redeem(
+            actor=user, reward_id=reward.pk, quantity=form.cleaned_data["quantity"]))
     except Reward.DoesNotExist:
-        raise Http404
-    else:
+        raise Http404 from None
+    if ok:
         messages.success(request, _("Redeemed: %(reward)s × %(n)d for %(points)d points. The staff will hand it over.")
                          % {"reward": reward.name, "n": redemption.quantity, "points": redemption.points})
         return redirect("mobile_incentives:redemptions")
@@ -178,7 +174,7 @@ def redemptions(request):
 def cancel(request, pk):
     """Cancel one of my redemptions not yet handed over: the points come back, the stock too."""
     user = request.user
-    redemption = get_object_or_404(my_redemptions(user), pk=pk)
+    redemption = scoped_object_or_404(my_redemptions(user), pk=pk)
     if request.method != "POST":
         return redirect("mobile_incentives:redemptions")
     try:
@@ -187,9 +183,9 @@ def cancel(request, pk):
         for text in e.messages:
             messages.error(request, text)
     except PermissionDenied as e:
-        messages.error(request, _message(e, _("Only the person or the staff of the place cancel a redemption.")))
+        messages.error(request, error_text(e))
     except Redemption.DoesNotExist:
-        raise Http404
+        raise Http404 from None
     else:
         messages.success(request, _("Cancelled: %(points)d points are back on your account.")
                          % {"points": redemption.points})
@@ -206,11 +202,8 @@ def claims(request):
     if request.method == "POST":
         form = ClaimForm(request.POST, request.FILES, user=user)
         if form.is_valid():
-            try:
-                claim = services.claim_submit(actor=user, **form.service_data())
-            except ValidationError as e:
-                form.add_service_errors(e)
-            else:
+            claim, ok = run_service(form, lambda: services.claim_submit(actor=user, **form.service_data()))
+            if ok:
                 messages.success(request, _("Your claim of %(amount)s yuan is submitted to %(fund)s.")
                                  % {"amount": claim.amount, "fund": claim.fund.name})
                 return redirect("mobile_incentives:claims")
@@ -238,7 +231,7 @@ def ranking(request):
     period = period_of(preset)
     rows = selectors.rankings(node, period, by, limit=RANKING_ROWS) if node is not None else []
     mine = next((r for r in rows if r["user"] == user.pk), None)
-    first, last = selectors.parse_period(period)
+    first, last = parse_period(period)
     return render(request, "mobile/incentives/ranking.html", {
         "tab": "ranking", "node": node, "rows": rows, "mine": mine, "preset": preset, "by": by,
         "presets": PERIODS, "measures": MEASURES, "first": first, "last": last,

@@ -125,3 +125,44 @@ def test_replay_awards_what_was_missed(world, live):
     handlers.replay()
     handlers.replay()
     assert ledger_of(world.a.leader) == [("mediation_logged", 3)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_handler_changes_no_answer_and_a_replay_awards_once(world, monkeypatch):
+    """The lower apps send their signals robustly after the commit: while the points handler raises
+    for one event, the action is committed and answered as usual; the next event is awarded as
+    usual; a replay later awards the skipped points, exactly once."""
+    from rest_framework.test import APIClient
+
+    from incentives.models import PointRule
+
+    # A transactional test: the rules the data migration wrote may have been flushed by another.
+    for code, name, points, cap in (("resolved_on_spot", "问题现场解决", 3, 30), ("closed_satisfied", "问题办结且居民满意", 5, 50)):
+        PointRule.objects.get_or_create(code=code, defaults={"name": name, "points": points, "monthly_cap": cap})
+    w = world
+    reported = issue(w.a.mg1, w.a.leader)
+    real, failed = services.points_award, []
+
+    def down_once(**kwargs):
+        if not failed:
+            failed.append(kwargs["source"])
+            raise RuntimeError("the points ledger is down")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "points_award", down_once)
+    client = APIClient()
+    client.force_authenticate(w.a.leader)
+    r = client.post(f"/api/v1/issues/{reported.pk}/actions/resolve_on_spot/", {"note": "当场处理"}, format="json")
+    assert r.status_code == 200, r.content
+    assert Issue.objects.get(pk=reported.pk).state == r.json()["state"]
+    assert failed and failed[0].endswith(f":resolved_on_spot:{r.json()['event']['id']}")
+    assert ledger_of(w.a.leader) == []  # the handler failed: nothing awarded, nothing half-written
+
+    act(reported, "give_feedback", w.a.secretary, channel="visit", text="满意", satisfaction="satisfied")
+    assert ledger_of(w.a.leader) == [("closed_satisfied", 5)]  # the next event is answered as usual
+
+    monkeypatch.setattr(services, "points_award", real)
+    handlers.replay()
+    handlers.replay()
+    assert ledger_of(w.a.leader) == [("closed_satisfied", 5), ("resolved_on_spot", 3)]
+    assert services.reconcile_points() == []

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common import errors as common_errors
 from incentives import selectors, services
 from incentives.models import Account, Entry, ExpenseClaim, Fund, Honour, PointRule, Redemption, Reward
 
@@ -293,3 +294,117 @@ def test_claims_are_scoped(fund):
     assert not selectors.visible_claims(w.b.secretary).exists()
     with pytest.raises(ExpenseClaim.DoesNotExist):
         services.claim_approve(actor=w.b.secretary, claim_id=c.pk)
+
+
+# --- error codes, rules, append-only records --------------------------------------------------
+
+
+def codes_of(error):
+    return {field: [e.code for e in errors] for field, errors in error.error_dict.items()}
+
+
+def test_every_refusal_carries_its_code(fund, shop):
+    w = fund
+    cases = [
+        (lambda: services.reward_redeem(actor=w.a.leader, reward_id=w.reward.pk, quantity="x"),
+         {"quantity": ["invalid_quantity"]}),
+        (lambda: services.reward_redeem(actor=w.a.leader, reward_id=w.reward.pk, quantity=0),
+         {"quantity": ["quantity_out_of_range"]}),
+        (lambda: claim(w, "35.555"), {"amount": ["too_many_decimals"]}),
+        (lambda: claim(w, "abc"), {"amount": ["invalid_amount"]}),
+        (lambda: claim(w, "0"), {"amount": ["amount_out_of_range"]}),
+        (lambda: claim(w, date="2026-11-20"), {"date": ["invalid_date"]}),
+        (lambda: claim(w, date=timezone.localdate() + datetime.timedelta(days=1)), {"date": ["date_in_future"]}),
+        (lambda: services.claim_submit(actor=w.a.leader, fund_id="abc", kind="gift", amount="1",
+                                       date=timezone.localdate(), note="长" * 301),
+         {"fund": ["unknown_fund"], "kind": ["invalid_choice"], "note": ["max_length"]}),
+        (lambda: services.claim_submit(actor=w.a.secretary, fund_id=w.fund.pk, kind="meal", amount="1",
+                                       date=timezone.localdate()), {"grid": ["not_your_microgrid"]}),
+        (lambda: services.claim_reject(actor=w.staff, claim_id=claim(w).pk, note=" "), {"note": ["reason_required"]}),
+        (lambda: services.honour_create(actor=w.staff, title=" ", period="2026", person=w.a.leader, node=w.street),
+         {"title": ["required"]}),
+        (lambda: services.honour_create(actor=w.staff, title="t", period="9999-13", person=w.a.leader, node=w.street),
+         {"period": ["invalid_period"]}),
+        (lambda: services.reward_save(actor=w.staff, node=w.a.compound, name="x", cost=1, stock=1),
+         {"node": ["street_or_community"]}),
+        (lambda: services.carevisit_create(actor=w.staff, leader=w.a.leader, occasion="春节",
+                                           date=timezone.localdate() + datetime.timedelta(days=1)),
+         {"date": ["date_in_future"]}),
+        (lambda: selectors.rankings(w.street, "2026", "votes"), {"by": ["invalid_ranking"]}),
+    ]
+    for call, expected in cases:
+        with pytest.raises(ValidationError) as e:
+            call()
+        assert codes_of(e.value) == expected, expected
+    entry = award(w.a.leader, rule="errand_logged", prefix="codes")[0]
+    services.entry_reverse(entry_id=entry.pk, actor=w.staff)
+    with pytest.raises(ValidationError) as e:
+        services.entry_reverse(entry_id=entry.pk, actor=w.staff)
+    assert codes_of(e.value) == {"entry": ["already_reversed"]}
+
+
+def test_denials_and_conflicts_carry_their_codes(fund, shop):
+    w = fund
+    denials = [
+        (lambda: services.reward_save(actor=w.a.leader, node=w.a.community, name="x", cost=1, stock=1), "not_manager"),
+        (lambda: services.fund_save(actor=w.b.secretary, node=w.a.community, name="x", budget=Decimal("1"),
+                                    starts_on=timezone.localdate(), ends_on=timezone.localdate()), "not_manager"),
+        (lambda: services.claim_approve(actor=w.a.secretary, claim_id=claim(w).pk), "not_manager"),
+        (lambda: services.pointrule_save(actor=w.a.secretary, code="x", name="x", points=1), "not_street_staff"),
+    ]
+    for call, code in denials:
+        with pytest.raises(PermissionDenied) as e:
+            call()
+        assert e.value.code == code
+    r = services.reward_redeem(actor=w.a.leader, reward_id=w.reward.pk)
+    with pytest.raises(PermissionDenied) as e:
+        services.redemption_cancel(actor=w.b.leader, redemption_id=r.pk)
+    assert e.value.code == "not_owner_or_manager"
+    services.redemption_fulfil(actor=w.staff, redemption_id=r.pk)
+    with pytest.raises(ValidationError) as e:
+        services.redemption_cancel(actor=w.a.leader, redemption_id=r.pk)
+    assert codes_of(e.value) == {"state": ["wrong_state"]}
+    for call, conflict, code in [
+        (lambda: services.reward_redeem(actor=w.a.leader, reward_id=w.reward.pk, quantity=3), services.OutOfStock,
+         "stock_exhausted"),
+        (lambda: services.reward_redeem(actor=w.a.leader, reward_id=w.reward.pk, quantity=2), services.NotEnoughPoints,
+         "points_insufficient"),
+    ]:
+        with pytest.raises(conflict) as e:
+            call()
+        assert isinstance(e.value, common_errors.Conflict) and e.value.code == code
+    big = claim(w, "80.00")
+    services.claim_approve(actor=w.staff, claim_id=big.pk)
+    with pytest.raises(services.FundExhausted) as e:
+        services.claim_approve(actor=w.staff, claim_id=claim(w, "30.00").pk)
+    assert e.value.code == "fund_exhausted"
+
+
+def test_rules_are_kept_by_street_staff_and_their_code_is_fixed(world):
+    rule = services.pointrule_save(actor=world.staff, code="meeting_attended", name="参加分析会", points=2,
+                                   monthly_cap=8)
+    assert (rule.points, rule.monthly_cap, rule.active) == (2, 8, True)
+    services.pointrule_save(actor=world.staff, rule=rule, name="参加分析会", points=3, monthly_cap=None)
+    rule.refresh_from_db()
+    assert (rule.code, rule.points, rule.monthly_cap) == ("meeting_attended", 3, None)
+    with pytest.raises(ValidationError) as e:
+        services.pointrule_save(actor=world.staff, rule=rule, code="renamed")
+    assert codes_of(e.value) == {"code": ["code_fixed"]}
+    with pytest.raises(ValidationError):
+        services.pointrule_save(actor=world.staff, code="nothing", name="无", points=0)
+    assert not PointRule.objects.filter(code__in=["renamed", "nothing"]).exists()
+    with pytest.raises(PermissionDenied):
+        services.pointrule_save(actor=world.a.secretary, rule=rule, points=30)
+    assert PointRule.objects.get(pk=rule.pk).points == 3
+
+
+def test_honours_and_care_visits_are_append_only(world):
+    h = services.honour_create(actor=world.staff, title="优秀微网格长", period="2026", person=world.a.leader,
+                               node=world.street)
+    v = services.carevisit_create(actor=world.staff, leader=world.a.leader, date=timezone.localdate(), occasion="春节")
+    for row in (h, v):
+        with pytest.raises(ValueError):
+            row.save()
+        with pytest.raises(ValueError):
+            row.delete()
+    assert Honour.objects.filter(pk=h.pk).exists()
