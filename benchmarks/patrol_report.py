@@ -62,6 +62,7 @@ def main():
     from django.core.management import call_command
     from django.db import transaction
 
+    from common.periods import previous_month
     from grid.demo import build_street
     from grid.models import GridNode
     from issues.demo import build_issues
@@ -81,7 +82,7 @@ def main():
         print(f"built the street and its year in {time.perf_counter() - started:.1f} s "
               f"(database {path}; pass --db to measure it again)", flush=True)
     street = GridNode.objects.get(code="JY")
-    month = services.previous_month()
+    month = previous_month()
     patrol_issues = Issue.objects.filter(street=street, source=Source.PATROL)
     print(f"data: {Issue.objects.filter(street=street).count()} issues ({patrol_issues.count()} from patrols, "
           f"{patrol_issues.filter(finding__isnull=False).count()} of them patrol findings), "

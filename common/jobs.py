@@ -86,3 +86,11 @@ def last_runs(queryset=None):
     for name, spec in JOBS.items():
         out.append({"job": name, "label": spec.label, "run": qs.filter(job=name).order_by("-started_at", "-id").first()})
     return out
+
+
+def place_picker(name, fn):
+    """How the admin's run form reads the place typed for job `name`: `fn(user, code)` returns the node
+    to run it for (None: every place, for an administrator) or raises a ValidationError on `node`. The
+    job's app registers it, since it knows the tree and common does not."""
+    JOBS[name].options["place"] = fn
+    return JOBS[name]

@@ -2,13 +2,16 @@
 checklist and findings in one request), leaders' work logs and their profile, the monthly reports.
 
 Thin by design, like `issues.api`: serializers check the shape of the input and render the output;
-every write is a call to `patrols.services`, every read goes through `patrols.selectors`. The
-services' errors map to HTTP as follows: ValidationError → 400 {field: [messages]} with the
-service's dotted keys kept (`findings.1.grid`, `items.0.result`), PermissionDenied → 403 {detail},
-an object outside the user's scope → 404.
+every write is a call to `patrols.services` (through `common.api.call_service`), every read goes
+through `patrols.selectors` in the viewsets' `visible(user)` (grid.scoped: an id outside the scope,
+or a malformed one, answers 404). The services' errors map to HTTP as everywhere (common.api):
+ValidationError → 400 {field: [messages], "codes": {field: [codes]}} with the service's dotted keys
+kept (`findings.1.grid`, `items.0.result`), PermissionDenied → 403 {detail, code}, an object outside
+the user's scope → 404. The stored monthly report is read through `report.snapshot`.
 """
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import F, Prefetch
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -20,18 +23,23 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from common.api import call_service, inline_choices
+from common.errors import Errors
+from common.periods import current_month, parse_month
+from grid import access
 from grid import selectors as grid_selectors
+from grid.scoped import NUL, ScopedReadOnlyViewSet, ScopedViewSet
 from issues.selectors import visible_issues
 
 from . import selectors, services
 from .filters import PatrolFilter, PlanFilter, ReportFilter, WorkLogFilter
+from .report import snapshot
 from .models import (
     Cadence,
     ChecklistItem,
@@ -45,9 +53,6 @@ from .models import (
 )
 
 # --- errors -----------------------------------------------------------------------------------
-
-
-_call = call_service
 
 
 def _flatten(detail, prefix=""):
@@ -79,10 +84,24 @@ ResultField = inline_choices(Result.choices, "ok, problem (say what in `note`) o
 CadenceField = inline_choices(Cadence.choices, "monthly, weekly or range (one plan for the date range).")
 
 
+class CleanQueryMixin:
+    """A query value holding a NUL byte (which PostgreSQL refuses in a string) is a 400 on its
+    parameter, never a 500 from the database; checked once the user is known."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        errors = Errors()
+        for key, values in request.query_params.lists():
+            if NUL in key or any(NUL in v for v in values):
+                errors.add(key.replace(NUL, ""), _("Null characters are not allowed."), "null_characters_not_allowed")
+        errors.raise_if_any()
+
+
 def _errors(*codes, thing):
     texts = {
-        400: "Bad or missing fields: {field: [messages]}; nested fields by dotted keys such as `findings.1.grid`.",
-        403: "The user's role does not allow this here: {detail}.",
+        400: "Bad or missing fields: {field: [messages], codes: {field: [codes]}}; nested fields by dotted keys "
+             "such as `findings.1.grid`.",
+        403: "The user's role does not allow this here: {detail, code}.",
         404: f"No such {thing} in the user's scope.",
     }
     return {code: OpenApiResponse(description=texts[code]) for code in codes}
@@ -368,10 +387,6 @@ class MonthlyReportCommunitySerializer(serializers.Serializer):
     difficult = serializers.IntegerField()
 
 
-# The keys of joint handling answered, with what an older snapshot lacking one answers instead.
-HANDLING_DEFAULTS = {"by_state": {}, "by_category": [], "solved_on_spot": 0, "open": [], "overdue": []}
-
-
 class MonthlyReportSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     node = serializers.IntegerField()
@@ -384,20 +399,23 @@ class MonthlyReportSerializer(serializers.Serializer):
     generated_at = serializers.DateTimeField()
 
     def to_representation(self, report):
-        data = report.data or {}
-        handling = data.get("handling") or {}
-        analysis = data.get("analysis") or {}
+        snap = snapshot(report)
         out = {
-            "id": report.pk,
-            "node": report.node_id,
-            "month": report.month,
-            "handling": {k: handling.get(k, default) for k, default in HANDLING_DEFAULTS.items()},
-            "analysis": {"common": analysis.get("common", []), "difficult": analysis.get("difficult", [])},
-            "patrols": data.get("patrols") or {},
+            "id": snap.id,
+            "node": snap.node_id,
+            "month": snap.month,
+            "handling": {
+                "by_state": snap.by_state, "by_category": [c.as_data() for c in snap.by_category],
+                "solved_on_spot": snap.solved_on_spot, "open": [r.as_data() for r in snap.open],
+                "overdue": [r.as_data() for r in snap.overdue],
+            },
+            "analysis": {"common": [r.as_data() for r in snap.common],
+                         "difficult": [r.as_data() for r in snap.difficult]},
+            "patrols": snap.patrols.as_data(),
         }
-        if "communities" in data:
-            out["communities"] = data["communities"]
-        out["generated_at"] = serializers.DateTimeField().to_representation(report.generated_at)
+        if snap.is_roll_up:
+            out["communities"] = [c.as_data() for c in snap.communities]
+        out["generated_at"] = serializers.DateTimeField().to_representation(snap.generated_at)
         return out
 
 
@@ -424,16 +442,7 @@ class MonthlyReportBriefSerializer(serializers.Serializer):
 
     @extend_schema_field(MonthlyReportSummarySerializer)
     def get_summary(self, report):
-        data = report.data or {}
-        handling = data.get("handling") or {}
-        analysis = data.get("analysis") or {}
-        patrols = data.get("patrols") or {}
-        return {
-            "found": handling.get("found", 0), "solved_on_spot": handling.get("solved_on_spot", 0),
-            "open": len(handling.get("open", ())), "overdue": len(handling.get("overdue", ())),
-            "common": len(analysis.get("common", ())), "difficult": len(analysis.get("difficult", ())),
-            "plans": patrols.get("plans", 0), "done": patrols.get("done", 0), "missed": patrols.get("missed", 0),
-        }
+        return snapshot(report).summary()
 
 
 # --- viewsets ---------------------------------------------------------------------------------
@@ -444,15 +453,16 @@ class MonthlyReportBriefSerializer(serializers.Serializer):
     retrieve=extend_schema(summary="One scenario",
                            responses={200: ScenarioSerializer, **_errors(404, thing="scenario")}),
 )
-class ScenarioViewSet(viewsets.ReadOnlyModelViewSet):
+class ScenarioViewSet(CleanQueryMixin, ScopedReadOnlyViewSet):
     """Street-wide configuration, the same for everyone signed in (like the ledger's categories)."""
 
     serializer_class = ScenarioSerializer
-    queryset = Scenario.objects.select_related("template").prefetch_related("categories", "template__items")
     filterset_fields = ["active", "cadence"]
     search_fields = ["code", "name"]
     ordering_fields = ["code", "name"]
-    lookup_value_regex = r"\d+"
+
+    def visible(self, user):
+        return Scenario.objects.select_related("template").prefetch_related("categories", "template__items")
 
 
 @extend_schema_view(
@@ -460,15 +470,14 @@ class ScenarioViewSet(viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="One patrol plan",
                            responses={200: PatrolPlanSerializer, **_errors(404, thing="plan")}),
 )
-class PlanViewSet(viewsets.ReadOnlyModelViewSet):
+class PlanViewSet(CleanQueryMixin, ScopedReadOnlyViewSet):
     serializer_class = PatrolPlanSerializer
     filterset_class = PlanFilter
     search_fields = ["node__name", "node__code", "scenario__name"]
     ordering_fields = ["planned_date", "period_start", "state"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return selectors.plan_list(self.request.user).annotate(record_id=F("patrol__id"))
+    def visible(self, user):
+        return selectors.plan_list(user).annotate(record_id=F("patrol__id"))
 
 
 @extend_schema_view(
@@ -487,16 +496,14 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         responses={201: PatrolDetailSerializer, **_errors(400, 403, 404, thing="plan")},
     ),
 )
-class PatrolViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class PatrolViewSet(CleanQueryMixin, ScopedViewSet):
     filterset_class = PatrolFilter
     search_fields = ["note", "plan__node__name", "plan__node__code"]
     ordering_fields = ["date", "created_at"]
-    lookup_value_regex = r"\d+"
     parser_classes = [JSONParser]
 
-    def get_queryset(self):
-        qs = (selectors.visible_patrols(self.request.user)
-              .select_related("plan__scenario", "plan__node", "recorded_by"))
+    def visible(self, user):
+        qs = selectors.visible_patrols(user).select_related("plan__scenario", "plan__node", "recorded_by")
         if self.action == "list":
             findings = Finding.objects.only("id", "patrol_id", "issue_id")
             return qs.prefetch_related(Prefetch("findings", queryset=findings))
@@ -517,15 +524,14 @@ class PatrolViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         body = PatrolCreateSerializer(data=request.data)
         valid = body.is_valid()
         raw = request.data.get("plan") if isinstance(request.data, dict) else None
-        plan_id = body.validated_data["plan"] if valid else raw
+        plan_id = body.validated_data["plan"] if valid else (raw if isinstance(raw, int) else None)
         # A plan outside the scope is not found, whatever else is wrong with the request.
-        if isinstance(plan_id, int) and not isinstance(plan_id, bool) and 0 < plan_id <= 2**62:
-            if not selectors.visible_plans(request.user).filter(pk=plan_id).exists():
-                raise exceptions.NotFound()
+        if access.parse_id(plan_id) and not selectors.visible_plans(request.user).filter(pk=plan_id).exists():
+            raise exceptions.NotFound()
         if not valid:
             raise exceptions.ValidationError(_flatten(body.errors))
         data = body.validated_data
-        patrol = _call(
+        patrol = call_service(
             services.patrol_record, actor=request.user, plan_id=data["plan"], date=data["date"],
             participants=[dict(p) for p in data.get("participants", ())],
             items=[dict(i) for i in data["items"]],
@@ -549,14 +555,13 @@ class PatrolViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         responses={201: WorkLogSerializer, **_errors(400, thing="place")},
     ),
 )
-class WorkLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class WorkLogViewSet(CleanQueryMixin, ScopedViewSet):
     filterset_class = WorkLogFilter
     search_fields = ["note", "leader__username", "leader__name"]
     ordering_fields = ["date", "created_at"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return selectors.visible_worklogs(self.request.user).select_related("leader", "grid")
+    def visible(self, user):
+        return selectors.visible_worklogs(user).select_related("leader", "grid")
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -566,29 +571,28 @@ class WorkLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request, *args, **kwargs):
         body = WorkLogCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data, user, errors = body.validated_data, request.user, {}
+        data, user, errors = body.validated_data, request.user, Errors()
         unknown = _("Unknown grid node, or outside your grid.")  # the ledger's words for the same case
         grid = grid_selectors.visible_node(user, data["grid"])
         if grid is None:
-            errors["grid"] = [unknown]
+            errors.add("grid", unknown, "unknown_place")
         household = issue = None
         if data.get("household"):
             household = grid_selectors.visible_households(user).filter(pk=data["household"]).first()
             if household is None:
-                errors["household"] = [_("Unknown household, or outside your grid.")]
+                errors.add("household", _("Unknown household, or outside your grid."), "unknown_household")
         if data.get("issue"):
             issue = visible_issues(user).filter(pk=data["issue"]).first()
             if issue is None:
-                errors["issue"] = [_("Unknown issue.")]
-        if errors:
-            raise exceptions.ValidationError(errors)
+                errors.add("issue", _("Unknown issue."), "unknown_issue")
+        errors.raise_if_any()
         try:
-            entry = _call(services.worklog_create, actor=user, kind=data["kind"], grid=grid, date=data.get("date"),
-                          household=household, issue=issue, note=data.get("note", ""))
+            entry = call_service(services.worklog_create, actor=user, kind=data["kind"], grid=grid,
+                                 date=data.get("date"), household=household, issue=issue, note=data.get("note", ""))
         except exceptions.PermissionDenied:
             # The grid was read from the same scope above; should the scope change in between, answer
             # the same field error rather than a 403 that would confirm the place exists.
-            raise exceptions.ValidationError({"grid": [unknown]})
+            raise ValidationError({"grid": ValidationError(unknown, code="unknown_place")})
         entry = self.get_queryset().get(pk=entry.pk)
         return Response(WorkLogSerializer(entry, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -618,11 +622,12 @@ class WorkLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             and not logs.filter(leader=leader).exists()
         ):
             raise exceptions.NotFound()
-        first, last = services.parse_month(services.current_month())
+        first, last = parse_month(current_month())
         since = query.validated_data.get("since", first)
         until = query.validated_data.get("until", last)
         if since > until:
-            raise exceptions.ValidationError({"until": [_("The end date is before the start date.")]})
+            raise ValidationError({"until": ValidationError(_("The end date is before the start date."),
+                                                            code="period_reversed")})
         profile = selectors.work_profile(leader, since, until, logs=logs)
         return Response({"leader": leader.username, "name": leader.name, "since": since.isoformat(),
                          "until": until.isoformat(), **profile})
@@ -633,14 +638,13 @@ class WorkLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="One monthly report: joint handling and joint analysis",
                            responses={200: MonthlyReportSerializer, **_errors(404, thing="report")}),
 )
-class ReportViewSet(viewsets.ReadOnlyModelViewSet):
+class ReportViewSet(CleanQueryMixin, ScopedReadOnlyViewSet):
     filterset_class = ReportFilter
     search_fields = ["node__name", "node__code"]
     ordering_fields = ["month", "generated_at"]
-    lookup_value_regex = r"\d+"
 
-    def get_queryset(self):
-        return selectors.visible_reports(self.request.user).select_related("node")
+    def visible(self, user):
+        return selectors.visible_reports(user).select_related("node")
 
     def get_serializer_class(self):
         return MonthlyReportBriefSerializer if self.action == "list" else MonthlyReportSerializer

@@ -2,17 +2,33 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 _RECORDS = {"view_patrolplan", "view_patrol", "view_worklog", "view_monthlyreport", "view_meeting",
-            "add_meeting", "view_scenario", "view_checklisttemplate", "view_jobrun"}
+            "add_meeting", "view_scenario", "view_checklisttemplate"}
 # The patrols' permissions for the admin groups of grid's roles (see common.registry.admin_groups).
 ADMIN_PERMISSIONS = {
     "street_staff": _RECORDS | {
         "add_scenario", "change_scenario", "delete_scenario",
         "add_checklisttemplate", "change_checklisttemplate", "delete_checklisttemplate",
-        "change_patrolplan", "run_jobs",
+        "change_patrolplan",
     },
     "secretary": _RECORDS,
     "party_branch": _RECORDS - {"add_meeting"},
 }
+# The runs of the monthly jobs are common's JobRuns: street staff read them and start a job, the
+# community's secretary and party branch read them (runs on their community and on every street).
+COMMON_PERMISSIONS = {
+    "street_staff": {"view_jobrun", "run_jobs"},
+    "secretary": {"view_jobrun"},
+    "party_branch": {"view_jobrun"},
+}
+
+
+def _register_common(role, codenames):
+    """Add to what other apps registered for common's models (a registration replaces the set)."""
+    from common.registry import admin_groups, admin_permissions_register
+
+    held = admin_groups.get(role, {}).get("common", set())
+    if held is not None:
+        admin_permissions_register(role, "common", set(held) | codenames)
 
 
 class PatrolsConfig(AppConfig):
@@ -22,8 +38,23 @@ class PatrolsConfig(AppConfig):
     def ready(self):
         from common.registry import admin_permissions_register, demo_step
 
+        from . import services
         from .demo import build_demo_patrols
 
         for role, codenames in ADMIN_PERMISSIONS.items():
             admin_permissions_register(role, "patrols", codenames)
+        for role, codenames in COMMON_PERMISSIONS.items():
+            _register_common(role, codenames)
+        services.jobs_register()
         demo_step(build_demo_patrols)
+        _register_mobile_links()
+
+
+def _register_mobile_links():
+    """The patrols' entries on the phone pages (common.registry): for those with a place to patrol."""
+    from common.registry import Link, home_tiles, mobile_menu
+    from grid.access import has_scope
+
+    mobile_menu.add(Link("patrols.index", _("Patrols"), "mobile_patrols:index", 40, has_scope))
+    home_tiles.add(Link("patrols.index", _("Patrols"), "mobile_patrols:index", 30, has_scope))
+    home_tiles.add(Link("patrols.log", _("Log work"), "mobile_patrols:log", 40, has_scope))

@@ -4,7 +4,8 @@ issues with source `patrol` and taken along their workflow), the rest missed; th
 the monthly reports of every past month; and the plans of the current month.
 
 Bulk inserts that keep the services' rules by construction: plans and reports come from the services
-themselves (`plans_create`, `reports_generate`: idempotent), ledger numbers continue IssueCounter per
+themselves, run as the registered jobs (`plans_create`, `reports_generate`: idempotent, each run a
+JobRun), ledger numbers continue IssueCounter per
 street and month, scope columns come from the tree, and every issue's state is reached by actions
 checked against the ledger's workflow table, each one an IssueEvent. Used by `seed_demo` (demo sizes)
 and, with the ledger's generator, by benchmarks/patrol_report.py.
@@ -19,6 +20,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from common import jobs
+from common.periods import month_label, months_back, next_month
+from grid import access
 from grid.demo import insert_rows, person
 from grid.models import GridNode, Household, Kind, Level, OrgKind, Organisation, Post, Role, RoleAssignment
 from grid.services import tree_lock
@@ -26,7 +30,6 @@ from issues import calendar, workflow
 from issues.models import Category, DeadlineUnit, Issue, IssueCounter, IssueEvent, Source, State, Supervision
 from issues.services import TRACKING_ALPHABET
 
-from . import services
 from .models import (
     Finding,
     ItemResult,
@@ -127,15 +130,6 @@ WORK_NOTES = {
 }
 
 
-def _months_back(first, n):
-    """The first days of the n months before the month starting `first`, oldest first."""
-    out, day = [], first
-    for _ in range(n):
-        day = (day - datetime.timedelta(days=1)).replace(day=1)
-        out.append(day)
-    return out[::-1]
-
-
 def _at(day, hour, minute=0):
     return datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=timezone.get_current_timezone())
 
@@ -146,7 +140,7 @@ class _Street:
     def __init__(self, street):
         self.street = street
         nodes = {pk: (parent, level, kind) for pk, parent, level, kind in GridNode.objects.filter(
-            tree_id=street.tree_id).values_list("pk", "parent_id", "level", "kind")}
+            access.same_street_q(street)).values_list("pk", "parent_id", "level", "kind")}
         self.level = {pk: v[1] for pk, v in nodes.items()}
         self.kind = {pk: v[2] for pk, v in nodes.items()}
         self.community, self.compound = {}, {}
@@ -167,7 +161,7 @@ class _Street:
             grids.sort()
 
         User = get_user_model()
-        lines = list(RoleAssignment.objects.active().filter(node__tree_id=street.tree_id).order_by("start", "id")
+        lines = list(RoleAssignment.objects.active().filter(access.same_street_q(street, "node")).order_by("start", "id")
                      .values_list("user_id", "node_id", "role", "post", "organisation_id", "start"))
         people = User.objects.filter(pk__in={ln[0] for ln in lines}).values_list("pk", "name", "username")
         self.names = {pk: name or username for pk, name, username in people}
@@ -528,7 +522,7 @@ def _work_logs(ctx, rng, months, today, per_month):
     rows = []
     tz = timezone.get_current_timezone()
     ops = connection.ops
-    bounds = [(first, min(services.parse_month(services.month_label(first))[1], today)) for first in months]
+    bounds = [(first, min(next_month(first) - datetime.timedelta(days=1), today)) for first in months]
     for leader in leaders:
         grid, start = ctx.a_posts[leader]
         extra = ctx.b_posts.get(leader, [])
@@ -561,18 +555,18 @@ def report_months(*, street, months):
     """The monthly reports of `months` (first days) for the street: regenerated, never duplicated."""
     made = 0
     for first in months:
-        made += _job(Job.REPORTS, first, street)["reports"]
+        made += _job(Job.REPORTS.value, first, street)["reports"]
     return made
 
 
 def plan_months(*, street, months):
     """The plans of `months` for the street (idempotent, as the monthly job)."""
-    return sum(_job(Job.PLANS, first, street)["created"] for first in months)
+    return sum(_job(Job.PLANS.value, first, street)["created"] for first in months)
 
 
 def _job(job, first, street):
-    """A monthly job for the street through services.job_run, so that the admin's job runs show it."""
-    return services.job_run(job=job, month=services.month_label(first), node=street, trigger=DEMO_TRIGGER).result
+    """A monthly job for the street through common.jobs, so that the admin's job runs show it."""
+    return jobs.run(job, month=month_label(first), node=street, trigger=DEMO_TRIGGER).result
 
 
 def build_patrols(*, street, months=12, seed=2023, worklogs_per_leader_month=2, problem_rate=0.1,
@@ -583,7 +577,7 @@ def build_patrols(*, street, months=12, seed=2023, worklogs_per_leader_month=2, 
     now = timezone.now()
     today = timezone.localtime(now).date()
     current = today.replace(day=1)
-    past = _months_back(current, months)
+    past = months_back(current, months)
     counts = Counter()
     with tree_lock(shared=True):
         fresh = not Patrol.objects.filter(plan__street=street).exists()
@@ -592,9 +586,9 @@ def build_patrols(*, street, months=12, seed=2023, worklogs_per_leader_month=2, 
         if fresh:
             gen.plan_hot_spots(past + [current])
         for first in past + [current]:
-            last = services.parse_month(services.month_label(first))[1]
+            last = next_month(first) - datetime.timedelta(days=1)
             # Each month as the beat would run it: its plans (last month's unwalked ones become missed) ...
-            counts["plans"] += _job(Job.PLANS, first, street)["created"]
+            counts["plans"] += _job(Job.PLANS.value, first, street)["created"]
             if fresh:  # ... and the patrols walked during it.
                 gen.walk(first, last, current_done_share if first == current else done_share)
         if fresh:

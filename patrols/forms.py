@@ -4,19 +4,21 @@ quick work-log entry, and the period of a leader's profile.
 The forms check the shape of the input (choices, lengths, image type); the business rules (every item
 answered, a problem described, the place inside the patrolled area, who is on the roster) stay in
 `patrols.services`, whose dotted field errors (`items.0.note`, `findings.1.grid`, …) the patrol form
-puts back on its own fields.
+leads back to its own fields before `common.forms` puts them there.
 """
 
-import datetime
-
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.forms import add_service_errors
+from common.periods import month_label, parse_month, parse_period
+from grid import access
 from grid import selectors as grid_selectors
 from grid.models import Level, RoleAssignment
-from issues.forms import MAX_PLACE_CHOICES, PhotosField, ServiceErrorsMixin, place_label, text_area
+from issues.forms import MAX_PLACE_CHOICES, PhotosField, place_label, text_area
 from issues.models import Category
 
 from .models import Result, WorkKind
@@ -45,15 +47,14 @@ def roster_lines(plan, actor):
     patrolled place, and the role holders of the community above it (the convener's service station).
     The recorder takes part anyway and is not offered."""
     node = plan.node
-    inside = Q(node__tree_id=node.tree_id, node__lft__gte=node.lft, node__rght__lte=node.rght)
-    above = Q(node__tree_id=node.tree_id, node__lft__lt=node.lft, node__rght__gt=node.rght,
-              node__level__gte=Level.COMMUNITY)
+    inside = access.subtree_q(node, "node")
+    above = access.ancestors_q(node, "node", strict=True) & Q(node__level__gte=Level.COMMUNITY)
     return (RoleAssignment.objects.active().filter(inside | above, user__is_active=True)
             .exclude(user=actor).select_related("user", "node", "organisation")
-            .order_by("node__level", "node__lft", "role", "user__username"))
+            .order_by("node__level", *access.tree_order("node"), "role", "user__username"))
 
 
-class PatrolForm(ServiceErrorsMixin, forms.Form):
+class PatrolForm(forms.Form):
     """One patrol record: the date, who went, every checklist item (result, note, photos) and, for each
     problem, how it enters the ledger. Item fields are named `i<item id>_<field>`, outsiders `o<row>_<field>`."""
 
@@ -86,9 +87,8 @@ class PatrolForm(ServiceErrorsMixin, forms.Form):
         self.categories = categories
         category_choices = [("", "---------")] + [(c.pk, c.name) for c in categories]
         node = plan.node
-        grids = list(grid_selectors.visible_nodes(user).filter(
-            level=Level.MICROGRID, tree_id=node.tree_id, lft__gte=node.lft, rght__lte=node.rght,
-        ).order_by("lft")[:MAX_PLACE_CHOICES])
+        grids = list(grid_selectors.visible_nodes(user).filter(access.subtree_q(node), level=Level.MICROGRID)
+                     .order_by(*access.tree_order())[:MAX_PLACE_CHOICES])
         self.grids = grids
         paths = grid_selectors.node_paths(grids) if len(grids) > 1 else {g.pk: [g] for g in grids}
         grid_choices = [(g.pk, place_label(g, paths[g.pk])) for g in grids]
@@ -205,16 +205,17 @@ class PatrolForm(ServiceErrorsMixin, forms.Form):
         return name if name in self.fields else None
 
     def add_service_errors(self, error):
-        for key, errors in error.error_dict.items():
-            name = self.field_for(key)
-            for e in errors:
-                self.add_error(name, e)
+        """The service's errors on the fields their keys lead to (the form's top for the rest)."""
+        by_field = {}
+        for key, errors in (error.error_dict if hasattr(error, "error_dict") else {"__all__": error.error_list}).items():
+            by_field.setdefault(self.field_for(key) or "__all__", []).extend(errors)
+        add_service_errors(self, ValidationError(by_field))
 
 
 # --- work logs ----------------------------------------------------------------------------------
 
 
-class WorkLogForm(ServiceErrorsMixin, forms.Form):
+class WorkLogForm(forms.Form):
     """A piece of field work: the kind comes from the button pressed, the rest is preset or optional."""
 
     kind = forms.ChoiceField(label=_("Kind of work"), choices=WorkKind.choices,
@@ -234,7 +235,7 @@ class WorkLogForm(ServiceErrorsMixin, forms.Form):
             grids = own
         else:
             grids = list(grid_selectors.visible_nodes(user).filter(level=Level.MICROGRID)
-                         .order_by("tree_id", "lft")[:MAX_PLACE_CHOICES + 1])
+                         .order_by(*access.tree_order())[:MAX_PLACE_CHOICES + 1])
             if len(grids) > MAX_PLACE_CHOICES:
                 grids = grids[:MAX_PLACE_CHOICES]
         self.grids = {g.pk: g for g in grids}
@@ -244,7 +245,7 @@ class WorkLogForm(ServiceErrorsMixin, forms.Form):
             self.fields["grid"].choices.insert(0, ("", "---------"))
         # The households offered are those of the chosen micro-grid (the leader's own one at first).
         wanted = self.data.get("grid") if self.is_bound else (grid_id or self.initial.get("grid"))
-        chosen = self.grids.get(int(wanted)) if str(wanted or "").isdigit() else None
+        chosen = self.grids.get(access.parse_id(wanted))
         if chosen is None and len(grids) == 1:
             chosen = grids[0]
         if chosen is not None:
@@ -272,16 +273,13 @@ PRESETS = [("month", _("This month")), ("quarter", _("This quarter")), ("year", 
 
 
 def preset_range(name, today=None):
+    """(first, last day) of this month, quarter or year."""
     today = today or timezone.localdate()
     if name == "year":
-        return today.replace(month=1, day=1), today.replace(month=12, day=31)
+        return parse_period(f"{today:%Y}")
     if name == "quarter":
-        first = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
-        end_month = first.month + 2
-        last = (first.replace(month=end_month, day=28) + datetime.timedelta(days=4)).replace(day=1)
-        return first, last - datetime.timedelta(days=1)
-    first = today.replace(day=1)
-    return first, (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1)
+        return parse_period(f"{today:%Y}-Q{(today.month - 1) // 3 + 1}")
+    return parse_month(month_label(today))
 
 
 class PeriodForm(forms.Form):

@@ -1,5 +1,6 @@
 """Joint patrols (联动巡查), the application scenarios they follow (the X of 1+N+X), leaders' work logs,
-and the monthly cycle: plans, reports of joint handling and analysis, the analysis meeting, job runs."""
+and the monthly cycle: plans, reports of joint handling and analysis, the analysis meeting. The monthly
+jobs' runs are `common.models.JobRun` rows (jobs `patrols.plans` and `patrols.reports`)."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -7,8 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
+from grid.access import ScopedManager
 from grid.models import GridNode, Household, Level, RoleAssignment
 from issues.models import Category, Issue, IssueEvent
 
@@ -94,7 +95,8 @@ class Scenario(models.Model):
     def clean(self):
         levels = self.levels if isinstance(self.levels, list) else None
         if not levels or any(lv not in (Level.COMMUNITY, Level.COMPOUND) for lv in levels):
-            raise ValidationError({"levels": _("Choose communities (2), compounds (3) or both.")})
+            raise ValidationError({"levels": ValidationError(_("Choose communities (2), compounds (3) or both."),
+                                                             code="invalid_levels")})
 
 
 class PlanState(models.TextChoices):
@@ -106,6 +108,9 @@ class PlanState(models.TextChoices):
 class PatrolPlan(models.Model):
     scope_columns = True  # street/community follow `node`; see grid.services.scoped_row_models
     scope_node_field = "node"
+    scope_via = "node"  # grid.access: PatrolPlan.objects.restrict(user) / .subtree(node)
+
+    objects = ScopedManager()
 
     scenario = models.ForeignKey(Scenario, verbose_name=_("scenario"), on_delete=models.PROTECT, related_name="plans")
     node = models.ForeignKey(GridNode, verbose_name=_("place"), on_delete=models.PROTECT, related_name="patrol_plans")
@@ -139,6 +144,10 @@ class PatrolPlan(models.Model):
 
 class Patrol(models.Model):
     """The record of one patrol: who went, what each checklist item showed, what was found."""
+
+    scope_via = "plan__node"
+
+    objects = ScopedManager()
 
     plan = models.OneToOneField(PatrolPlan, verbose_name=_("plan"), on_delete=models.CASCADE, related_name="patrol")
     date = models.DateField(_("date"))
@@ -238,6 +247,9 @@ class WorkLog(models.Model):
     """A leader's day in the field, one line per piece of work."""
 
     scope_columns = True  # street/community follow `grid`; see grid.services.scoped_row_models
+    scope_via = "grid"
+
+    objects = ScopedManager()
 
     leader = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("leader"), on_delete=models.PROTECT,
                                related_name="work_logs")
@@ -273,6 +285,9 @@ class MonthlyReport(models.Model):
 
     scope_columns = True
     scope_node_field = "node"
+    scope_via = "node"
+
+    objects = ScopedManager()
 
     node = models.ForeignKey(GridNode, verbose_name=_("community or street"), on_delete=models.PROTECT,
                              related_name="monthly_reports")
@@ -336,36 +351,7 @@ class Decision(models.Model):
 
 
 class Job(models.TextChoices):
-    PLANS = "plans", _("monthly patrol plans")
-    REPORTS = "reports", _("monthly reports")
+    """The patrols' monthly jobs, by their names in `common.jobs` (their runs are common JobRuns)."""
 
-
-class JobRun(models.Model):
-    """One run of a monthly job (beat, command or admin button): what it did or why it failed."""
-
-    class Outcome(models.TextChoices):
-        RUNNING = "running", _("running")
-        OK = "ok", pgettext_lazy("job outcome", "done")
-        FAILED = "failed", pgettext_lazy("job outcome", "failed")
-
-    job = models.CharField(_("job"), max_length=20, choices=Job.choices)
-    month = models.CharField(_("month"), max_length=7)
-    node = models.ForeignKey(GridNode, verbose_name=_("node"), null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")
-    trigger = models.CharField(_("started by"), max_length=30)  # beat, command, admin:<username>
-    started_at = models.DateTimeField(_("started"), default=timezone.now)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
-    result = models.JSONField(_("result"), default=dict, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
-
-    class Meta:
-        verbose_name = _("job run")
-        verbose_name_plural = _("job runs")
-        ordering = ["-started_at", "-id"]
-        permissions = [("run_jobs", _("Can start a monthly job"))]
-        indexes = [models.Index(fields=["job", "-started_at"])]
-
-    def __str__(self):
-        return f"{self.get_job_display()} {self.month} {self.get_outcome_display()}"
+    PLANS = "patrols.plans", _("monthly patrol plans")
+    REPORTS = "patrols.reports", _("monthly reports")

@@ -2,16 +2,23 @@
 (联动分析) of the common and difficult problems. Pure reads, a handful of aggregate queries whatever
 the size of the ledger; `services.report_generate` stores the result.
 
-The report is a snapshot: states, handlers and cards are those at the time it is generated.
+The report is a snapshot: states, handlers and cards are those at the time it is generated. The
+stored content (MonthlyReport.data) is read back through one function, `snapshot(report)`, which
+every reader calls (the admin, the phone and print pages, the API and the workbook).
 """
 
 import datetime
 from collections import defaultdict
+from dataclasses import dataclass, field, fields
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, Func, IntegerField, OuterRef, Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
+from common.periods import month_bounds
+from grid import access
 from grid.models import GridNode, Level
 from issues.models import OPEN_STATES, Issue, IssueEvent, Source, State, Supervision
 
@@ -30,20 +37,9 @@ def thresholds():
     }
 
 
-def _month_bounds(first, months_back=0):
-    tz = timezone.get_current_timezone()
-    start = first
-    for _ in range(months_back):
-        start = (start - datetime.timedelta(days=1)).replace(day=1)
-    end = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-    return (datetime.datetime.combine(start, datetime.time(), tzinfo=tz),
-            datetime.datetime.combine(end, datetime.time(), tzinfo=tz))
-
-
-def _in_node(node):
-    if node.level == Level.STREET:
-        return Q(street_id=node.pk)
-    return Q(community_id=node.pk)
+def _in_node(node, model, via):
+    """Rows of `model` in the street or community `node` (its street/community columns)."""
+    return access.subtree_q(node, via, model)
 
 
 def _iso(value):
@@ -85,9 +81,9 @@ class Facts:
     def __init__(self, node, first, now):
         t = self.thresholds = thresholds()
         self.node, self.first, self.now = node, first, now
-        start, end = _month_bounds(first)
+        start, end = month_bounds(first)
         last = end.date() - datetime.timedelta(days=1)
-        ledger = Issue.objects.filter(_in_node(node))
+        ledger = Issue.objects.filter(_in_node(node, Issue, "grid"))
         patrol = ledger.filter(source=Source.PATROL)
         found = patrol.filter(reported_at__gte=start, reported_at__lt=end)
         self.found = list(found.values_list("community_id", "state", "category_id", "category__name")
@@ -111,7 +107,7 @@ class Facts:
             .annotate(microgrids=Count("grid_id", distinct=True), issues=Count("id"))
             .filter(microgrids__gte=t["microgrids"]).order_by("-microgrids", "community_id", "category_id")
         )
-        rstart, _rend = _month_bounds(first, t["repeat_months"] - 1)
+        rstart, _rend = month_bounds(first, t["repeat_months"] - 1)
         self.repeat = list(
             live.filter(reported_at__gte=rstart, reported_at__lt=end)
             .values("grid_id", "community_id", "category_id", "category__name")
@@ -132,7 +128,7 @@ class Facts:
             ) if hit]
             self.difficult.append(row)
         self.plans = list(
-            PatrolPlan.objects.filter(_in_node(node), period_start__lte=last, period_end__gte=first)
+            PatrolPlan.objects.filter(_in_node(node, PatrolPlan, "node"), period_start__lte=last, period_end__gte=first)
             .values_list("community_id", "state").annotate(n=Count("id")).order_by()
         )
 
@@ -196,10 +192,290 @@ class Facts:
                           ("common", data["analysis"]["common"]), ("difficult", data["analysis"]["difficult"])):
             for row in rows:
                 per[row["community_id"]][key] += 1
-        communities = GridNode.objects.filter(tree_id=street.tree_id, level=Level.COMMUNITY).order_by("code")
+        communities = GridNode.objects.filter(access.same_street_q(street), level=Level.COMMUNITY).order_by("code")
         return [{"id": pk, "name": name, **per[pk]} for pk, name in communities.values_list("pk", "name")]
 
 
 def build(node, first):
     """The whole report of `node` (a community, or a street's roll-up) for the month starting `first`."""
     return Facts(node, first, timezone.now()).report(node)
+
+
+# --- reading a stored report back ---------------------------------------------------------------
+# MonthlyReport.data is written by `Facts.report` above and read only by `snapshot` below: the admin,
+# the phone and print pages, the API and the workbook all take the typed Snapshot it returns, with
+# every key present (an older snapshot lacking one reads as empty) and times as aware datetimes.
+
+# Why a problem is difficult, and why one is common: the labels every reader shows.
+REASONS = {
+    "red_card": gettext_lazy("past a red card"),
+    "reopened": pgettext_lazy("difficult problem", "reopened"),
+    "escalated": gettext_lazy("referred or escalated"),
+    "flagged": gettext_lazy("flagged difficult"),
+    "stale": gettext_lazy("unsolved for a long time"),
+}
+RULES = {
+    "spread": gettext_lazy("in several micro-grids"),
+    "repeat": gettext_lazy("repeated at one place"),
+}
+
+
+class _Row:
+    """A typed row that also reads like the stored dict (`row["number"]`), for templates and tests."""
+
+    def __getitem__(self, key):
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def as_data(self):
+        """The row as stored (times as ISO text, lists as lists): what the API answers."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = _iso(value) if isinstance(value, datetime.datetime) else (
+                list(value) if isinstance(value, tuple) else value)
+        return out
+
+
+def _int(value):
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _when(value):
+    """A stored ISO time as an aware datetime in the current time zone; None for nothing or garbage."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return timezone.localtime(parsed) if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+@dataclass(frozen=True)
+class IssueRow(_Row):
+    id: int
+    number: str = ""
+    title: str = ""
+    state: str = ""
+    category: str = ""
+    grid: str = ""
+    grid_id: int | None = None
+    community: str = ""
+    community_id: int | None = None
+    handler: str = ""
+    due_at: datetime.datetime | None = None
+    reported_at: datetime.datetime | None = None
+    supervision: int = 0
+
+    reasons = ()  # only difficult problems have reasons
+
+    @property
+    def state_label(self):
+        return State(self.state).label if self.state in State.values else self.state
+
+    @property
+    def supervision_label(self):
+        return Supervision(self.supervision).label if self.supervision in Supervision.values else ""
+
+    @property
+    def reason_labels(self):
+        return [str(REASONS.get(r, r)) for r in self.reasons]
+
+    @classmethod
+    def read(cls, row):
+        names = {f.name for f in fields(cls)}
+        clean = {k: v for k, v in row.items() if k in names}
+        clean.update(id=_int(row.get("id")) or None, supervision=_int(row.get("supervision")),
+                     due_at=_when(row.get("due_at")), reported_at=_when(row.get("reported_at")))
+        for key in ("number", "title", "state", "category", "grid", "community", "handler"):
+            clean[key] = str(row.get(key) or "")
+        if "reasons" in names:
+            clean["reasons"] = tuple(str(r) for r in row.get("reasons") or ())
+        return cls(**clean)
+
+
+@dataclass(frozen=True)
+class DifficultRow(IssueRow):
+    reasons: tuple = ()  # red_card, reopened, escalated, flagged, stale
+
+
+@dataclass(frozen=True)
+class CommonRow(_Row):
+    rule: str  # spread: in N micro-grids of a community this month; repeat: N times at one place
+    category: int | None = None
+    category_name: str = ""
+    community: str = ""
+    community_id: int | None = None
+    microgrids: int | None = None  # spread only
+    grid: str = ""  # repeat only
+    grid_id: int | None = None  # repeat only
+    issues: int = 0
+
+    @property
+    def rule_label(self):
+        return RULES.get(self.rule, self.rule)
+
+    def as_data(self):
+        out = super().as_data()
+        for key in ("grid", "grid_id") if self.rule == "spread" else ("microgrids",) if self.rule == "repeat" else ():
+            out.pop(key)
+        return out
+
+    @classmethod
+    def read(cls, row):
+        return cls(rule=str(row.get("rule") or ""), category=row.get("category"),
+                   category_name=str(row.get("category_name") or ""), community=str(row.get("community") or ""),
+                   community_id=row.get("community_id"),
+                   microgrids=_int(row["microgrids"]) if row.get("microgrids") is not None else None,
+                   grid=str(row.get("grid") or ""), grid_id=row.get("grid_id"), issues=_int(row.get("issues")))
+
+
+@dataclass(frozen=True)
+class CategoryCount(_Row):
+    category: int | None
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CommunityLine(_Row):
+    """One community of a street's roll-up; `report` is filled in by a page that links its report."""
+
+    id: int
+    name: str
+    found: int = 0
+    open: int = 0
+    overdue: int = 0
+    common: int = 0
+    difficult: int = 0
+    report: int | None = None
+
+    def as_data(self):
+        out = super().as_data()
+        out.pop("report")
+        return out
+
+
+@dataclass(frozen=True)
+class PatrolCounts(_Row):
+    plans: int = 0
+    planned: int = 0
+    done: int = 0
+    missed: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot(_Row):
+    """A stored monthly report, read back."""
+
+    id: int
+    node_id: int
+    month: str
+    generated_at: datetime.datetime
+    node: dict  # {id, code, name, level} as it was when generated
+    patrols: PatrolCounts
+    found: int
+    solved_on_spot: int
+    by_state: dict  # every state of the ledger → issues found on patrols in the month, in that state now
+    by_category: tuple
+    open: tuple  # IssueRow: found on patrols and not closed, this month or before
+    overdue: tuple
+    common: tuple  # CommonRow
+    difficult: tuple  # DifficultRow
+    communities: tuple | None  # CommunityLine, the street's roll-up only
+    thresholds: dict = field(default_factory=dict)
+
+    @property
+    def is_roll_up(self):
+        return self.communities is not None
+
+    def states(self):
+        """(state, label, issues) of the states that have any, in the ledger's order."""
+        return [(value, label, self.by_state[value]) for value, label in State.choices if self.by_state.get(value)]
+
+    def issue_ids(self):
+        return {r.id for rows in (self.open, self.overdue, self.difficult) for r in rows if r.id}
+
+    def suggestions(self):
+        """The issues the report lists (difficult first, then open), once each: for the meeting's decisions."""
+        seen, out = set(), []
+        for row in self.difficult + self.open:
+            if row.number and row.number not in seen:
+                seen.add(row.number)
+                out.append(row)
+        return out
+
+    def summary(self):
+        return {
+            "found": self.found, "solved_on_spot": self.solved_on_spot, "open": len(self.open),
+            "overdue": len(self.overdue), "common": len(self.common), "difficult": len(self.difficult),
+            "plans": self.patrols.plans, "done": self.patrols.done, "missed": self.patrols.missed,
+        }
+
+
+def snapshot(rep):
+    """The one reader of a MonthlyReport's stored content."""
+    data = rep.data if isinstance(rep.data, dict) else {}
+    handling = data.get("handling") or {}
+    analysis = data.get("analysis") or {}
+    patrols = data.get("patrols") or {}
+    stored_states = handling.get("by_state") or {}
+    communities = data.get("communities")
+    return Snapshot(
+        id=rep.pk, node_id=rep.node_id, month=rep.month, generated_at=rep.generated_at,
+        node=data.get("node") or {},
+        patrols=PatrolCounts(**{f.name: _int(patrols.get(f.name)) for f in fields(PatrolCounts)}),
+        found=_int(handling.get("found")), solved_on_spot=_int(handling.get("solved_on_spot")),
+        by_state={s: _int(stored_states.get(s)) for s in State.values},
+        by_category=tuple(CategoryCount(c.get("category"), str(c.get("name") or ""), _int(c.get("count")))
+                          for c in handling.get("by_category") or ()),
+        open=tuple(IssueRow.read(r) for r in handling.get("open") or ()),
+        overdue=tuple(IssueRow.read(r) for r in handling.get("overdue") or ()),
+        common=tuple(CommonRow.read(r) for r in analysis.get("common") or ()),
+        difficult=tuple(DifficultRow.read(r) for r in analysis.get("difficult") or ()),
+        communities=None if communities is None else tuple(
+            CommunityLine(id=c.get("id"), name=str(c.get("name") or ""),
+                          **{k: _int(c.get(k)) for k in ("found", "open", "overdue", "common", "difficult")})
+            for c in communities),
+        thresholds=dict(data.get("thresholds") or {}),
+    )
+
+
+class JSONArrayLength(Func):
+    """The length of a JSON array inside a JSONField, counted by the database."""
+
+    function = "json_array_length"
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="jsonb_array_length", **extra)
+
+
+def _key(*path):
+    expr = "data"
+    for name in path:
+        expr = KeyTransform(name, expr)
+    return expr
+
+
+def figures():
+    """The summary figures of stored reports as database expressions (`MonthlyReport.objects.annotate(
+    **figures())`), for lists that show them without loading the content."""
+    return {
+        "found_n": _key("handling", "found"),
+        "open_n": JSONArrayLength(_key("handling", "open")),
+        "overdue_n": JSONArrayLength(_key("handling", "overdue")),
+        "common_n": JSONArrayLength(_key("analysis", "common")),
+        "difficult_n": JSONArrayLength(_key("analysis", "difficult")),
+    }

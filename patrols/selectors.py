@@ -2,32 +2,34 @@
 
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from common.errors import invalid
+from grid import access
 from grid.models import GridNode, Level
-from grid.selectors import scope_q, scope_roots
 
 from .models import MonthlyReport, Patrol, PatrolPlan, WorkKind, WorkLog
 
 
-def _ancestors_q(user, levels, field="node"):
+def _around(user, levels, field="node"):
     """Rows at the communities or compounds that contain the user's own places: a leader walks the
     patrols of their compound and community and reads their community's report."""
-    roots = scope_roots(user) or []
-    q = Q()
-    for r in roots:
-        q |= Q(tree_id=r.tree_id, lft__lt=r.lft, rght__gt=r.rght, level__in=levels)
+    roots = access.scope_roots(user) or []
     if not roots:
         return Q(pk__in=[])
-    return Q(**{f"{field}_id__in": GridNode.objects.filter(q).values("pk")})
+    q = Q(pk__in=[])
+    for r in roots:
+        q |= access.ancestors_q(r, strict=True)
+    return Q(**{f"{field}_id__in": GridNode.objects.filter(q, level__in=levels).values("pk")})
 
 
 def visible_plans(user):
     if not user or not user.is_authenticated:
         return PatrolPlan.objects.none()
-    q = scope_q(PatrolPlan, user, via="node")
+    q = access.scope_q(PatrolPlan, user, via=PatrolPlan.scope_via)
     if q is None:
         return PatrolPlan.objects.all()
-    return PatrolPlan.objects.filter(q | _ancestors_q(user, (Level.COMMUNITY, Level.COMPOUND)))
+    return PatrolPlan.objects.filter(q | _around(user, (Level.COMMUNITY, Level.COMPOUND)))
 
 
 def plan_list(user):
@@ -47,7 +49,7 @@ def visible_patrols(user):
 def visible_worklogs(user):
     if not user or not user.is_authenticated:
         return WorkLog.objects.none()
-    q = scope_q(WorkLog, user, via="grid")
+    q = access.scope_q(WorkLog, user, via=WorkLog.scope_via)
     if q is None:
         return WorkLog.objects.all()
     return WorkLog.objects.filter(q | Q(leader=user))
@@ -56,10 +58,10 @@ def visible_worklogs(user):
 def visible_reports(user):
     if not user or not user.is_authenticated:
         return MonthlyReport.objects.none()
-    q = scope_q(MonthlyReport, user, via="node")
+    q = access.scope_q(MonthlyReport, user, via=MonthlyReport.scope_via)
     if q is None:
         return MonthlyReport.objects.all()
-    return MonthlyReport.objects.filter(q | _ancestors_q(user, (Level.COMMUNITY,)))
+    return MonthlyReport.objects.filter(q | _around(user, (Level.COMMUNITY,)))
 
 
 def work_profile(leader, start, end, logs=None):
@@ -72,3 +74,23 @@ def work_profile(leader, start, end, logs=None):
     by_kind = {k: counts.get(k, 0) for k in WorkKind.values}
     patrols = Patrol.objects.filter(participants__user=leader, date__range=(start, end)).count()
     return {"by_kind": by_kind, "total": sum(by_kind.values()), "patrols": patrols}
+
+
+def job_place(user, code):
+    """The street or community a monthly job is run for from the admin (the place picker of the
+    `patrols.*` jobs in common.jobs): the one with `code` in the user's area; with no code, the user's
+    whole area when it is one street or community (None, every street, for an administrator)."""
+    visible = access.restrict(GridNode.objects.all(), user)
+    code = (code or "").strip()
+    if code:
+        node = visible.filter(code=code, level__lte=Level.COMMUNITY).first()
+        if node is None:
+            raise invalid("node", _("No street or community with this code in your area."), "place_not_in_area")
+        return node
+    roots = access.scope_roots(user)
+    if roots is None:
+        return None
+    areas = [r for r in roots if r.level <= Level.COMMUNITY]
+    if len(areas) != 1 or len(roots) != 1:
+        raise invalid("node", _("Give the code of a street or community of yours."), "place_required")
+    return visible.get(pk=areas[0].node_id)

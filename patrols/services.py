@@ -1,13 +1,13 @@
 """Every write of the patrols app: plans, patrol records with their findings, work logs, monthly
-reports, analysis meetings and the job runs of the monthly cycle.
+reports, analysis meetings, and the monthly jobs (registered in `common.jobs` as `patrols.plans` and
+`patrols.reports`, so each run leaves a `common.models.JobRun`).
 
 Findings and meeting decisions reach the ledger only through `issues.services` (issue_report and
-issue_transition), so the ledger's workflow stays the one way an issue changes."""
+issue_transition), so the ledger's workflow stays the one way an issue changes. Every error carries
+a stable code (`common.errors`); the signals for the apps above go out after the commit, robustly."""
 
 import datetime
 import logging
-import traceback
-from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,13 +15,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common import hooks, jobs
+from common.errors import Denied, Errors, error_code, invalid
+from common.periods import current_month, month_label, parse_month, previous_month
+from grid import access
 from grid import selectors as grid_selectors
 from grid.models import GridNode, Level, Role, RoleAssignment
 from grid.services import scope_columns, scope_columns_bulk, tree_lock
 from grid.uploads import check_image
 from issues import calendar
 from issues import services as issue_services
-from issues.models import Category
+from issues.models import Category, Issue
 
 from . import report, signals
 from .models import (
@@ -30,7 +34,6 @@ from .models import (
     Finding,
     ItemResult,
     Job,
-    JobRun,
     Meeting,
     MonthlyReport,
     Participant,
@@ -49,35 +52,10 @@ log = logging.getLogger(__name__)
 MAX_PHOTOS_PER_ITEM = 3
 RECORDER_ROLES = (Role.LEADER, Role.SECRETARY, Role.STREET_STAFF, Role.PARTY_BRANCH)
 MEETING_ROLES = (Role.SECRETARY, Role.STREET_STAFF)
+REPORT_LEVELS = (Level.STREET, Level.COMMUNITY)
 
 
-# --- months and periods -----------------------------------------------------------------------
-
-
-def parse_month(value, field="month"):
-    """'2026-11' → (first day, last day); a clear field error for anything else."""
-    try:
-        year, month = (int(p) for p in str(value or "").strip().split("-"))
-        first = datetime.date(year, month, 1)
-    except (TypeError, ValueError):
-        raise ValidationError({field: _("Enter a month such as 2026-11.")})
-    return first, next_month(first) - datetime.timedelta(days=1)
-
-
-def next_month(day):
-    return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-
-
-def month_label(day):
-    return f"{day:%Y-%m}"
-
-
-def current_month():
-    return month_label(timezone.localdate())
-
-
-def previous_month():
-    return month_label(timezone.localdate().replace(day=1) - datetime.timedelta(days=1))
+# --- periods ------------------------------------------------------------------------------------
 
 
 def _window(scenario, start, end):
@@ -116,12 +94,11 @@ def planned_date(scenario, start, end):
 # --- the monthly plans ------------------------------------------------------------------------
 
 
-def _conveners(nodes):
+def _conveners(community_ids):
     """{community id: the community secretary's active roster line}: the service station that calls
     the patrol together (one query)."""
     lines = RoleAssignment.objects.active().filter(
-        role=Role.SECRETARY, node__level=Level.COMMUNITY, node__tree_id__in={n.tree_id for n in nodes}
-    ).order_by("node_id", "start", "id")
+        role=Role.SECRETARY, node_id__in=set(community_ids) - {None}).order_by("node_id", "start", "id")
     out = {}
     for line in lines:
         out.setdefault(line.node_id, line)
@@ -136,10 +113,10 @@ def plans_create(*, month, node=None):
     with tree_lock(shared=True):
         nodes = GridNode.objects.filter(level__in=(Level.COMMUNITY, Level.COMPOUND))
         if node is not None:
-            nodes = nodes.filter(tree_id=node.tree_id, lft__gte=node.lft, rght__lte=node.rght)
+            nodes = nodes.filter(access.subtree_q(node))
         nodes = list(nodes)
         columns = scope_columns_bulk(nodes)
-        conveners = _conveners(nodes)
+        conveners = _conveners(community for _street, community in columns.values())
         before = _plans_in(node).count()
         plans = []
         for scenario in Scenario.objects.filter(active=True).order_by("code"):
@@ -161,46 +138,36 @@ def plans_create(*, month, node=None):
 
 
 def _plans_in(node):
-    qs = PatrolPlan.objects.all()
-    if node is not None:
-        qs = qs.filter(node__tree_id=node.tree_id, node__lft__gte=node.lft, node__rght__lte=node.rght)
-    return qs
+    return PatrolPlan.objects.all() if node is None else PatrolPlan.objects.subtree(node)
 
 
 # --- patrol records ---------------------------------------------------------------------------
-
-
-def _roles_above(user, node, roles):
-    """The roles of `roles` the user holds on `node` or an ancestor (superusers hold them all)."""
-    if user.is_superuser:
-        return set(roles)
-    return set(
-        RoleAssignment.objects.active()
-        .filter(user=user, role__in=roles, node__tree_id=node.tree_id, node__lft__lte=node.lft, node__rght__gte=node.rght)
-        .values_list("role", flat=True)
-    )
 
 
 def can_record(user, plan):
     """Role holders above the plan's place, and leaders of micro-grids inside it (who walk with it)."""
     if not user or not user.is_authenticated:
         return False
-    if _roles_above(user, plan.node, RECORDER_ROLES):
+    if access.roles_on(user, plan.node, RECORDER_ROLES):
         return True
     return RoleAssignment.objects.active().filter(
-        user=user, role=Role.LEADER, node__tree_id=plan.node.tree_id,
-        node__lft__gt=plan.node.lft, node__rght__lt=plan.node.rght,
-    ).exists()
+        access.below_q(plan.node, "node"), user=user, role=Role.LEADER).exists()
 
 
 def _date(value, errors, name="date"):
+    """A date given as a date (the adapters parse it) or, from older callers, as ISO text."""
     if isinstance(value, datetime.date):
         return value
     try:
         return datetime.date.fromisoformat(str(value or "").strip())
     except ValueError:
-        errors[name] = _("Enter a date such as 2026-11-20.")
+        errors.add(name, _("Enter a date such as 2026-11-20."), "invalid_date")
         return None
+
+
+def _too_long(errors, key, value, limit):
+    if len(value or "") > limit:
+        errors.add(key, _("At most %d characters.") % limit, "too_long")
 
 
 def _participants(rows, plan, actor, errors):
@@ -213,12 +180,12 @@ def _participants(rows, plan, actor, errors):
     # Roster people of the plan's street, with their roles there.
     held = {}
     for user_id, role in RoleAssignment.objects.active().filter(
-            user__in=users.values(), node__tree_id=plan.node.tree_id).values_list("user_id", "role"):
+            access.same_street_q(plan.node, "node"), user__in=users.values()).values_list("user_id", "role"):
         held.setdefault(user_id, set()).add(role)
     for i, row in enumerate(rows):
         key = f"participants.{i}"
         if not isinstance(row, dict):
-            errors[key] = _("Give a username or a name, and a role.")
+            errors.add(key, _("Give a username or a name, and a role."), "invalid_participant")
             continue
         username = str(row.get("username") or "").strip()
         name = str(row.get("name") or "").strip()
@@ -226,10 +193,11 @@ def _participants(rows, plan, actor, errors):
         if username:
             user = users.get(username)
             if user is None or user.pk not in held:
-                errors[f"{key}.username"] = _("No one with that username is on this street's roster.")
+                errors.add(f"{key}.username", _("No one with that username is on this street's roster."),
+                           "not_on_roster")
                 continue
             if role and role not in held[user.pk]:
-                errors[f"{key}.role"] = _("This person does not hold that role here.")
+                errors.add(f"{key}.role", _("This person does not hold that role here."), "role_not_held")
                 continue
             if user.pk in seen:
                 continue
@@ -238,16 +206,17 @@ def _participants(rows, plan, actor, errors):
             out.append(Participant(user=user, name=user.name or user.username, role=role))
         elif name:
             if not role:
-                errors[f"{key}.role"] = _("Say in what capacity this person took part (e.g. property company).")
+                errors.add(f"{key}.role", _("Say in what capacity this person took part (e.g. property company)."),
+                           "capacity_required")
                 continue
             if len(name) > 50 or len(role) > 50:
-                errors[key] = _("At most %d characters.") % 50
+                errors.add(key, _("At most %d characters.") % 50, "too_long")
                 continue
             out.append(Participant(name=name, role=role))
         else:
-            errors[key] = _("Give a username or a name.")
+            errors.add(key, _("Give a username or a name."), "participant_required")
     if actor.pk not in seen:
-        roles = _roles_above(actor, plan.node, RECORDER_ROLES) or {Role.LEADER}
+        roles = access.roles_on(actor, plan.node, RECORDER_ROLES) or {Role.LEADER}
         out.insert(0, Participant(user=actor, name=actor.name or actor.username, role=sorted(roles)[0]))
     return out
 
@@ -258,72 +227,69 @@ def _results(rows, plan, errors):
     out, answered = [], set()
     for i, row in enumerate(rows or ()):
         key = f"items.{i}"
-        item_id = row.get("item") if isinstance(row, dict) else None
-        item = items.get(int(item_id)) if str(item_id or "").isdigit() else None
+        item = items.get(access.parse_id(row.get("item"))) if isinstance(row, dict) else None
         if item is None:
-            errors[f"{key}.item"] = _("Not an item of this checklist.")
+            errors.add(f"{key}.item", _("Not an item of this checklist."), "not_in_checklist")
             continue
         if item.pk in answered:
-            errors[f"{key}.item"] = _("This item is answered twice.")
+            errors.add(f"{key}.item", _("This item is answered twice."), "answered_twice")
             continue
         answered.add(item.pk)
         result = str(row.get("result") or "")
         note = str(row.get("note") or "").strip()
         if result not in Result.values:
-            errors[f"{key}.result"] = _("Choose fine, problem or not applicable.")
+            errors.add(f"{key}.result", _("Choose fine, problem or not applicable."), "invalid_result")
         elif result == Result.PROBLEM and not note:
-            errors[f"{key}.note"] = _("Say what the problem is.")
-        if len(note) > 500:
-            errors[f"{key}.note"] = _("At most %d characters.") % 500
+            errors.add(f"{key}.note", _("Say what the problem is."), "problem_note_required")
+        _too_long(errors, f"{key}.note", note, 500)
         out.append(ItemResult(item=item, result=result, note=note))
     missing = [items[pk].text for pk in items if pk not in answered]
-    if missing and not any(k.startswith("items.") for k in errors):
-        errors["items"] = _("Answer every item of the checklist; missing: %s.") % "、".join(missing)
+    if missing and not any(k.startswith("items.") for k in errors.by_field):
+        errors.add("items", _("Answer every item of the checklist; missing: %s.") % "、".join(missing), "items_missing")
     return out, items
+
+
+def _check_photos(errors, key, files):
+    for photo in files:
+        try:
+            check_image(photo)
+        except ValidationError as e:
+            errors.extend(ValidationError({key: e.error_list}))
 
 
 def _findings(rows, plan, actor, items, errors):
     """Checked findings: [{title, description, category, grid, on_spot, note, item, photos}]."""
     allowed = set(plan.scenario.categories.values_list("pk", flat=True))
-    node = plan.node
+    places = grid_selectors.visible_nodes(actor).filter(access.subtree_q(plan.node))
     out = []
     for i, row in enumerate(rows or ()):
         key = f"findings.{i}"
         if not isinstance(row, dict):
-            errors[key] = _("Describe the finding.")
+            errors.add(key, _("Describe the finding."), "invalid_finding")
             continue
         clean = {"title": str(row.get("title") or "").strip()[:100],
                  "description": str(row.get("description") or "").strip(),
                  "on_spot": row.get("on_spot") in (True, "true", "1", "on", 1),
                  "note": str(row.get("note") or "").strip(), "photos": list(row.get("photos") or ())}
         if not clean["description"]:
-            errors[f"{key}.description"] = _("Describe the problem.")
-        cat_id = row.get("category")
-        cat = Category.objects.filter(pk=cat_id, active=True).first() if str(cat_id or "").isdigit() else None
+            errors.add(f"{key}.description", _("Describe the problem."), "description_required")
+        cat_id = access.parse_id(row.get("category"))
+        cat = Category.objects.filter(pk=cat_id, active=True).first() if cat_id else None
         if cat is None or (allowed and cat.pk not in allowed):
-            errors[f"{key}.category"] = _("Choose one of this scenario's categories.")
+            errors.add(f"{key}.category", _("Choose one of this scenario's categories."), "category_not_allowed")
         clean["category"] = cat
-        grid_id = row.get("grid")
-        grid = grid_selectors.visible_nodes(actor).filter(
-            pk=grid_id, tree_id=node.tree_id, lft__gte=node.lft, rght__lte=node.rght,
-        ).first() if str(grid_id or "").isdigit() else None
-        if grid is None:
-            errors[f"{key}.grid"] = _("Choose a place inside the patrolled area and your own grid.")
-        clean["grid"] = grid
-        item_id = row.get("item")
-        if item_id not in (None, ""):
-            clean["item"] = items.get(int(item_id)) if str(item_id).isdigit() else None
+        grid_id = access.parse_id(row.get("grid"))
+        clean["grid"] = places.filter(pk=grid_id).first() if grid_id else None
+        if clean["grid"] is None:
+            errors.add(f"{key}.grid", _("Choose a place inside the patrolled area and your own grid."), "place_outside")
+        clean["item"] = None
+        if row.get("item") not in (None, ""):
+            clean["item"] = items.get(access.parse_id(row.get("item")))
             if clean["item"] is None:
-                errors[f"{key}.item"] = _("Not an item of this checklist.")
-        else:
-            clean["item"] = None
+                errors.add(f"{key}.item", _("Not an item of this checklist."), "not_in_checklist")
         if clean["on_spot"] and not clean["note"]:
-            errors[f"{key}.note"] = _("Say how it was solved on the spot.")
-        for photo in clean["photos"]:
-            try:
-                check_image(photo)
-            except ValidationError as e:
-                errors[f"{key}.photos"] = e.messages
+            errors.add(f"{key}.note", _("Say how it was solved on the spot."), "on_spot_note_required")
+        _check_photos(errors, f"{key}.photos", clean["photos"])
         out.append(clean)
     return out
 
@@ -332,40 +298,36 @@ def patrol_record(*, actor, plan_id, date, participants=(), items=(), findings=(
     """Record the patrol of a plan: participants, every checklist item's result, and findings, each
     put in the ledger (source `patrol`) and then resolved on the spot or recorded. All or nothing.
 
-    `photos` is {item id: [uploaded images]} for the checklist; a finding carries its own `photos`.
-    Raises ValidationError with keys such as `findings.1.grid`, PatrolPlan.DoesNotExist outside the
-    actor's scope, PermissionDenied when the actor may not record."""
+    `date` is a date; `photos` is {item id: [uploaded images]} for the checklist; a finding carries its
+    own `photos`. Raises ValidationError with keys such as `findings.1.grid` (each with its code),
+    PatrolPlan.DoesNotExist outside the actor's scope, Denied (`may_not_record`) when the actor may not
+    record. `patrol_done` is sent once the record is committed."""
     from .selectors import visible_plans
 
     with transaction.atomic():
         plan = (visible_plans(actor).select_for_update(of=("self",))
                 .select_related("scenario__template", "node").get(pk=plan_id))
         if not can_record(actor, plan):
-            raise PermissionDenied(_("Only role holders of this place record its patrols."))
-        errors = {}
+            raise Denied(_("Only role holders of this place record its patrols."), code="may_not_record")
+        errors = Errors()
         if plan.state != PlanState.PLANNED:
-            errors["plan"] = _("This plan is %s; it takes no more records.") % plan.get_state_display()
+            errors.add("plan", _("This plan is %s; it takes no more records.") % plan.get_state_display(), "plan_closed")
         day = _date(date, errors)
         if day and not (plan.period_start <= day <= min(plan.period_end, timezone.localdate())):
-            errors["date"] = _("The patrol date must lie in the plan's period and not in the future.")
-        if len(note or "") > 2000:
-            errors["note"] = _("At most %d characters.") % 2000
+            errors.add("date", _("The patrol date must lie in the plan's period and not in the future."),
+                       "date_outside_period")
+        _too_long(errors, "note", note, 2000)
         people = _participants(participants, plan, actor, errors)
         results, item_map = _results(items, plan, errors)
         finds = _findings(findings, plan, actor, item_map, errors)
-        photos = {int(k): list(v) for k, v in (photos or {}).items() if str(k).isdigit()}
+        photos = {access.parse_id(k): list(v) for k, v in (photos or {}).items() if access.parse_id(k)}
         for item_id, files in photos.items():
             if item_id not in item_map:
-                errors["photos"] = _("Photos belong to items of this checklist.")
+                errors.add("photos", _("Photos belong to items of this checklist."), "photo_not_of_checklist")
             elif len(files) > MAX_PHOTOS_PER_ITEM:
-                errors[f"photos.{item_id}"] = _("At most %d photos.") % MAX_PHOTOS_PER_ITEM
-            for f in files:
-                try:
-                    check_image(f)
-                except ValidationError as e:
-                    errors[f"photos.{item_id}"] = e.messages
-        if errors:
-            raise ValidationError(errors)
+                errors.add(f"photos.{item_id}", _("At most %d photos.") % MAX_PHOTOS_PER_ITEM, "too_many_photos")
+            _check_photos(errors, f"photos.{item_id}", files)
+        errors.raise_if_any()
 
         patrol = Patrol.objects.create(plan=plan, date=day, recorded_by=actor, note=(note or "").strip())
         for p in people:
@@ -388,11 +350,11 @@ def patrol_record(*, actor, plan_id, date, participants=(), items=(), findings=(
                 issue, _event = issue_services.issue_transition(
                     issue_id=issue.pk, action=action, actor=actor, version=issue.version, note=f["note"])
             except PermissionDenied as e:  # the ledger's own rules: the recorder's role on that place
-                raise ValidationError({f"findings.{i}.grid": str(e)})
+                raise invalid(f"findings.{i}.grid", str(e), error_code(e, "ledger_refused")) from e
             Finding.objects.create(patrol=patrol, issue=issue, item=f["item"], on_spot=f["on_spot"])
         plan.state = PlanState.DONE
         plan.save(update_fields=["state"])
-        transaction.on_commit(lambda: signals.patrol_done.send(sender=Patrol, patrol_id=patrol.pk, plan_id=plan.pk))
+        hooks.send_on_commit(signals.patrol_done, sender=Patrol, patrol_id=patrol.pk, plan_id=plan.pk)
         return patrol
 
 
@@ -400,47 +362,51 @@ def patrol_record(*, actor, plan_id, date, participants=(), items=(), findings=(
 
 
 def worklog_create(*, actor, kind, grid, date=None, household=None, issue=None, note=""):
-    """One line of a leader's field work, on one of the micro-grids in the actor's scope."""
-    errors = {}
+    """One line of a leader's field work, on one of the micro-grids in the actor's scope. `grid`,
+    `household` and `issue` are objects the adapter has read from the actor's scope; `date` a date.
+    `work_logged` is sent once the line is committed."""
+    errors = Errors()
     if kind not in WorkKind.values:
-        errors["kind"] = _("Choose a kind of work.")
+        errors.add("kind", _("Choose a kind of work."), "invalid_kind")
     if grid is None or grid.level != Level.MICROGRID:
-        errors["grid"] = _("Choose a micro-grid.")
+        errors.add("grid", _("Choose a micro-grid."), "not_a_microgrid")
     elif not grid_selectors.visible_nodes(actor).filter(pk=grid.pk).exists():
-        raise PermissionDenied(_("This place is outside your grid."))
+        raise Denied(_("This place is outside your grid."), code="outside_scope")
     day = date or timezone.localdate()
     if not isinstance(day, datetime.date):
         day = _date(day, errors)
     if day and day > timezone.localdate():
-        errors["date"] = _("Work cannot be logged for a day still to come.")
+        errors.add("date", _("Work cannot be logged for a day still to come."), "date_in_future")
     if household is not None and grid is not None and household.grid_id != grid.pk:
-        errors["household"] = _("This household does not live in that micro-grid.")
+        errors.add("household", _("This household does not live in that micro-grid."), "household_not_in_grid")
     if issue is not None:
         from issues.selectors import visible_issues
 
         if not visible_issues(actor).filter(pk=issue.pk).exists():
-            errors["issue"] = _("Unknown issue.")
+            errors.add("issue", _("Unknown issue."), "unknown_issue")
     note = (note or "").strip()
-    if len(note) > 500:
-        errors["note"] = _("At most %d characters.") % 500
-    if errors:
-        raise ValidationError(errors)
+    _too_long(errors, "note", note, 500)
+    errors.raise_if_any()
     with tree_lock(shared=True):
         street, community = scope_columns(grid)
         entry = WorkLog.objects.create(leader=actor, kind=kind, date=day, grid=grid, street=street,
                                        community=community, household=household, issue=issue, note=note)
-        transaction.on_commit(lambda: signals.work_logged.send(
-            sender=WorkLog, worklog_id=entry.pk, kind=entry.kind, leader_id=entry.leader_id))
+        hooks.send_on_commit(signals.work_logged, sender=WorkLog, worklog_id=entry.pk, kind=entry.kind,
+                             leader_id=entry.leader_id)
         return entry
 
 
 # --- monthly reports --------------------------------------------------------------------------
 
 
+def _report_node(node):
+    if node.level not in REPORT_LEVELS:
+        raise invalid("node", _("Monthly reports are made for communities and streets."), "report_node_level")
+
+
 def report_generate(*, node, month):
     """Build and store the report of a community or a street for a month, replacing an earlier one."""
-    if node.level not in (Level.STREET, Level.COMMUNITY):
-        raise ValidationError({"node": _("Monthly reports are made for communities and streets.")})
+    _report_node(node)
     first, _last = parse_month(month)
     return _report_store(node, first, report.build(node, first))
 
@@ -464,14 +430,13 @@ def reports_generate(*, month, node=None):
     """The month's report of every community (inside `node` when given) and each street's roll-up.
     Each street's facts are read once and cut into its reports."""
     first, _last = parse_month(month)
-    if node is not None and node.level > Level.COMMUNITY:
-        raise ValidationError({"node": _("Monthly reports are made for communities and streets.")})
-    tops = [node] if node is not None else GridNode.objects.filter(level=Level.STREET).order_by("tree_id")
+    if node is not None:
+        _report_node(node)
+    tops = [node] if node is not None else GridNode.objects.filter(level=Level.STREET).order_by(*access.tree_order())
     made = 0
     for top in tops:
         facts = report.Facts(top, first, timezone.now())
-        for n in GridNode.objects.filter(tree_id=top.tree_id, lft__gte=top.lft, rght__lte=top.rght,
-                                         level__in=(Level.STREET, Level.COMMUNITY)).order_by("lft"):
+        for n in GridNode.objects.filter(access.subtree_q(top), level__in=REPORT_LEVELS).order_by(*access.tree_order()):
             _report_store(n, first, facts.report(n))
             made += 1
     return {"month": month, "reports": made}
@@ -483,50 +448,52 @@ def reports_generate(*, month, node=None):
 def meeting_record(*, actor, report_id, held_on, minutes, attendees=(), other_attendees="", decisions=()):
     """The secretary's record of the analysis meeting on a report. A decision about an issue may
     flag it common or difficult (referral to joint analysis) and escalate it to joint disposal, both
-    through the ledger's workflow. All or nothing."""
+    through the ledger's workflow. All or nothing.
+
+    `held_on` is a date; `attendees` users (or their ids); each decision {text, issue (an id), common,
+    difficult, escalate}. Errors of a decision come back under `decisions.<n>.<field>`."""
+    from issues.selectors import visible_issues
+
     from .selectors import visible_reports
 
     with transaction.atomic():
         rep = visible_reports(actor).select_for_update(of=("self",)).select_related("node").get(pk=report_id)
-        if not _roles_above(actor, rep.node, MEETING_ROLES):
-            raise PermissionDenied(_("The community's secretary or the street staff record the meeting."))
-        errors = {}
+        if not access.roles_on(actor, rep.node, MEETING_ROLES):
+            raise Denied(_("The community's secretary or the street staff record the meeting."),
+                         code="may_not_record_meeting")
+        errors = Errors()
         if Meeting.objects.filter(report=rep).exists():
-            errors["report"] = _("The meeting on this report is recorded already.")
+            errors.add("report", _("The meeting on this report is recorded already."), "meeting_recorded")
         day = _date(held_on, errors, "held_on")
         if day and day > timezone.localdate():
-            errors["held_on"] = _("The meeting cannot be recorded before it is held.")
+            errors.add("held_on", _("The meeting cannot be recorded before it is held."), "date_in_future")
         minutes = (minutes or "").strip()
         if not minutes:
-            errors["minutes"] = _("This field is required.")
-        people = list(grid_selectors.visible_users(actor).filter(pk__in=[getattr(a, "pk", a) for a in attendees]))
-        if len(people) != len(set(getattr(a, "pk", a) for a in attendees)):
-            errors["attendees"] = _("Choose attendees from the roster.")
-        if len(other_attendees or "") > 500:
-            errors["other_attendees"] = _("At most %d characters.") % 500
-        from issues.selectors import visible_issues
-
-        node = rep.node
+            errors.add("minutes", _("This field is required."), "required")
+        wanted = {getattr(a, "pk", a) for a in attendees}
+        people = list(grid_selectors.visible_users(actor).filter(pk__in=wanted))
+        if len(people) != len(wanted):
+            errors.add("attendees", _("Choose attendees from the roster."), "attendee_not_on_roster")
+        _too_long(errors, "other_attendees", other_attendees, 500)
+        in_place = visible_issues(actor).filter(access.subtree_q(rep.node, "grid", Issue))
         planned = []
         for i, row in enumerate(decisions or ()):
             key = f"decisions.{i}"
             text = str(row.get("text") or "").strip()
             if not text:
-                errors[f"{key}.text"] = _("This field is required.")
+                errors.add(f"{key}.text", _("This field is required."), "required")
             issue_id = row.get("issue")
             issue = None
             if issue_id not in (None, ""):
-                issue = visible_issues(actor).filter(
-                    pk=issue_id, grid__tree_id=node.tree_id, grid__lft__gte=node.lft, grid__rght__lte=node.rght,
-                ).first() if str(issue_id).isdigit() else None
+                pk = access.parse_id(issue_id)
+                issue = in_place.filter(pk=pk).first() if pk else None
                 if issue is None:
-                    errors[f"{key}.issue"] = _("Choose an issue of this report's place.")
+                    errors.add(f"{key}.issue", _("Choose an issue of this report's place."), "issue_outside_report")
             flags = {k: bool(row.get(k)) for k in ("common", "difficult", "escalate")}
             if issue is None and issue_id in (None, "") and any(flags.values()):  # a wrong issue keeps its own error
-                errors[f"{key}.issue"] = _("Flagging and escalating need an issue.")
+                errors.add(f"{key}.issue", _("Flagging and escalating need an issue."), "issue_required")
             planned.append((text, issue, flags))
-        if errors:
-            raise ValidationError(errors)
+        errors.raise_if_any()
         meeting = Meeting.objects.create(report=rep, held_on=day, minutes=minutes, other_attendees=other_attendees,
                                          recorded_by=actor)
         meeting.attendees.set(people)
@@ -546,40 +513,33 @@ def _decide(actor, issue, text, flags, key):
                 common=flags["common"], difficult=flags["difficult"])[1])
         if flags["escalate"]:
             events.append(issue_services.issue_transition(issue_id=issue.pk, action="escalate", actor=actor, note=text)[1])
-    except ValidationError as e:
-        raise ValidationError({f"{key}.issue": e.messages})
+    except ValidationError as e:  # the ledger's refusal lands on the decision's issue, with its codes
+        parts = [err for errs in e.error_dict.values() for err in errs] if hasattr(e, "error_dict") else e.error_list
+        raise ValidationError({f"{key}.issue": [ValidationError(m, code=error_code(err, "ledger_refused"))
+                                                for err in parts for m in err.messages]}) from e
     except PermissionDenied as e:
-        raise ValidationError({f"{key}.issue": str(e)})
+        raise invalid(f"{key}.issue", str(e), error_code(e, "ledger_refused")) from e
     return events
 
 
-# --- job runs ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def _job_run(job, month, node, trigger, attempt):
-    run = JobRun.objects.create(job=job, month=month, node=node, trigger=trigger[:30], attempt=attempt)
-    try:
-        yield run
-    except Exception as e:
-        log.exception("Job %s for %s failed (attempt %s)", job, month, attempt)
-        run.outcome, run.error, run.finished_at = JobRun.Outcome.FAILED, f"{e!r}\n{traceback.format_exc()}"[:5000], timezone.now()
-        run.save(update_fields=["outcome", "error", "finished_at"])
-        raise
-    run.outcome, run.finished_at = JobRun.Outcome.OK, timezone.now()
-    run.save(update_fields=["outcome", "result", "finished_at"])
-
-
-JOBS = {Job.PLANS: plans_create, Job.REPORTS: reports_generate}
-DEFAULT_MONTH = {Job.PLANS: current_month, Job.REPORTS: previous_month}
+# --- the monthly jobs -------------------------------------------------------------------------
 
 
 def job_run(*, job, month=None, node=None, trigger="command", attempt=1):
-    """Run one monthly job and keep its record (last run and outcome in the admin)."""
-    if job not in JOBS:
-        raise ValidationError({"job": _("Unknown job.")})
-    month = month or DEFAULT_MONTH[job]()
-    parse_month(month)
-    with _job_run(job, month, node, trigger, attempt) as run:
-        run.result = JOBS[job](month=month, node=node)
-    return run
+    """Run one of the monthly jobs (`Job.PLANS`, `Job.REPORTS`) through `common.jobs`, which keeps its
+    JobRun (last run and outcome in the admin); returns the run."""
+    return jobs.run(job, trigger=trigger, attempt=attempt, month=month, node=node)
+
+
+def jobs_register():
+    """The monthly jobs in the house's registry (from PatrolsConfig.ready): plans for this month,
+    reports for last month, each run by its Celery task from the beat, a command or the admin (for a
+    street or community of the user's, `selectors.job_place`)."""
+    from .selectors import job_place
+
+    jobs.register(Job.PLANS.value, Job.PLANS.label, plans_create, monthly=True, default_month=current_month,
+                  task="patrols.tasks.monthly_plans")
+    jobs.register(Job.REPORTS.value, Job.REPORTS.label, reports_generate, monthly=True, default_month=previous_month,
+                  task="patrols.tasks.monthly_reports")
+    for job in Job:
+        jobs.place_picker(job.value, job_place)

@@ -3,39 +3,41 @@ record of a patrol, the quick work-log entry, a leader's profile, and the monthl
 printable on A4, and as a workbook).
 
 Server-rendered; every form works without JavaScript (htmx only boosts them). Reads go through
-`patrols.selectors` (and the grid's and ledger's selectors), writes through `patrols.services`; what is
-outside the user's scope answers 404.
+`patrols.selectors` (and the grid's and ledger's selectors), one object through
+`grid.scoped.scoped_object_or_404`, writes through `patrols.services` with their errors put on the
+forms by `common.forms`; what is outside the user's scope, or a malformed id, answers 404.
 """
+
+from dataclasses import replace
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from common.excel import xlsx_response
+from common.forms import add_service_errors, error_text
+from grid import access
 from grid import selectors as grid_selectors
 from grid.models import Role
+from grid.scoped import scoped_object_or_404
 from issues import selectors as issue_selectors
-from issues.models import State
 
 from . import excel, selectors, services
 from .forms import CAPACITIES, PRESETS, PatrolForm, PeriodForm, WorkLogForm
 from .models import PatrolPlan, PlanState, WorkKind
+from .report import snapshot
 
 PLANS_PER_PAGE = 30
 LATEST_REPORTS = 12
 LATEST_LOGS = 20
 LEADERS_LISTED = 50
-
-
-def _message(exc, default):
-    return exc.args[0] if exc.args and isinstance(exc.args[0], str) else default
 
 
 # --- this period's plans ------------------------------------------------------------------------
@@ -61,8 +63,7 @@ def index(request):
 
 
 def _plan_or_404(user, pk):
-    qs = selectors.plan_list(user).select_related("scenario__template", "patrol")
-    return get_object_or_404(qs, pk=pk)
+    return scoped_object_or_404(selectors.plan_list(user).select_related("scenario__template", "patrol"), pk=pk)
 
 
 @login_required
@@ -92,7 +93,7 @@ def plan(request, pk):
                 form.add_service_errors(e)
             except PermissionDenied as e:
                 return render(request, "mobile/patrols/plan_closed.html", {
-                    "plan": obj, "reason": _message(e, _("Only role holders of this place record its patrols.")),
+                    "plan": obj, "reason": error_text(e),
                 }, status=403)
             except PatrolPlan.DoesNotExist:
                 raise Http404
@@ -117,7 +118,7 @@ def plan(request, pk):
 @login_required
 def record(request, pk):
     user = request.user
-    patrol = get_object_or_404(
+    patrol = scoped_object_or_404(
         selectors.visible_patrols(user).select_related("plan__scenario", "plan__node", "recorded_by"), pk=pk)
     results = list(patrol.results.select_related("item").prefetch_related("photos"))
     findings = list(patrol.findings.select_related("issue__category", "issue__grid", "item"))
@@ -155,9 +156,9 @@ def worklog(request):
                 entry = services.worklog_create(actor=user, kind=d["kind"], grid=d["grid"], date=d["date"],
                                                 household=d["household"], note=d["note"])
             except PermissionDenied as e:
-                form.add_error("grid", _message(e, _("This place is outside your grid.")))
+                form.add_error("grid", error_text(e))
             except ValidationError as e:
-                form.add_service_errors(e)
+                add_service_errors(form, e)
             else:
                 messages.success(request, _("Saved: %(kind)s, %(date)s. Today you have logged %(n)d piece(s) of work.")
                                  % {"kind": entry.get_kind_display(), "date": entry.date.isoformat(),
@@ -183,7 +184,7 @@ def profile(request, username=None):
     if username is None or username == user.username:
         leader = user
     else:
-        leader = get_object_or_404(get_user_model(), username=username)
+        leader = scoped_object_or_404(get_user_model().objects.all(), username=username)
         if not (logs.filter(leader=leader).exists()
                 or grid_selectors.visible_roles(user).filter(user=leader).exists()):
             raise Http404
@@ -196,7 +197,7 @@ def profile(request, username=None):
     leaders = []
     if leader == user:
         leaders = list(grid_selectors.visible_roles(user).active().filter(role=Role.LEADER).exclude(user=user)
-                       .select_related("user", "node").order_by("node__tree_id", "node__lft", "user__username")
+                       .select_related("user", "node").order_by(*access.tree_order("node"), "user__username")
                        [:LEADERS_LISTED])
     return render(request, "mobile/patrols/profile.html", {
         "leader": leader, "own": leader == user, "period": period, "presets": PRESETS, "preset": preset,
@@ -210,46 +211,25 @@ def profile(request, username=None):
 
 
 def _report_or_404(user, pk):
-    return get_object_or_404(selectors.visible_reports(user).select_related("node"), pk=pk)
-
-
-def _when(value):
-    parsed = parse_datetime(value) if value else None
-    return timezone.localtime(parsed) if parsed and timezone.is_aware(parsed) else parsed
+    return scoped_object_or_404(selectors.visible_reports(user).select_related("node"), pk=pk)
 
 
 def report_context(user, rep):
-    """The stored report made readable: issue rows with their state's label, due time as a time, and
-    whether the user may open the issue; the street roll-up's communities with their own reports."""
-    data = rep.data or {}
-    handling = data.get("handling") or {}
-    analysis = data.get("analysis") or {}
-    states = dict(State.choices)
-    lists = {"open": handling.get("open") or [], "overdue": handling.get("overdue") or [],
-             "difficult": analysis.get("difficult") or []}
-    ids = {r["id"] for rows in lists.values() for r in rows}
+    """The stored report (its snapshot) for the phone and print pages: the issues the user may open,
+    and the street roll-up's communities with their own reports."""
+    snap = snapshot(rep)
+    ids = snap.issue_ids()
     visible = set(issue_selectors.visible_issues(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-
-    def rows(items):
-        return [{**r, "due": _when(r.get("due_at")), "reported": _when(r.get("reported_at")),
-                 "state_label": states.get(r.get("state"), r.get("state")), "visible": r["id"] in visible}
-                for r in items]
-
-    communities = data.get("communities") or []
+    communities = snap.communities or ()
     if communities:
         linked = dict(selectors.visible_reports(user).filter(
-            month=rep.month, node_id__in=[c["id"] for c in communities]).values_list("node_id", "pk"))
-        communities = [{**c, "report": linked.get(c["id"])} for c in communities]
-    by_state = handling.get("by_state") or {}
+            month=rep.month, node_id__in=[c.id for c in communities]).values_list("node_id", "pk"))
+        communities = [replace(c, report=linked.get(c.id)) for c in communities]
     return {
-        "report": rep, "data": data, "node": data.get("node") or {}, "month": rep.month,
-        "patrols": data.get("patrols") or {},
-        "found": handling.get("found", 0), "solved_on_spot": handling.get("solved_on_spot", 0),
-        "by_state": [(s, states.get(s, s), n) for s, n in by_state.items() if n],
-        "by_category": handling.get("by_category") or [],
-        "open": rows(lists["open"]), "overdue": rows(lists["overdue"]), "difficult": rows(lists["difficult"]),
-        "common": analysis.get("common") or [], "communities": communities,
-        "thresholds": data.get("thresholds") or {},
+        "report": rep, "snapshot": snap, "node": snap.node, "month": rep.month, "patrols": snap.patrols,
+        "found": snap.found, "solved_on_spot": snap.solved_on_spot, "by_state": snap.states(),
+        "by_category": snap.by_category, "open": snap.open, "overdue": snap.overdue, "difficult": snap.difficult,
+        "common": snap.common, "communities": communities, "thresholds": snap.thresholds, "visible": visible,
     }
 
 
@@ -271,9 +251,4 @@ def report_print(request, pk):
 @login_required
 def report_xlsx(request, pk):
     rep = _report_or_404(request.user, pk)
-    response = HttpResponse(
-        excel.report_workbook(rep),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    response["Content-Disposition"] = f'attachment; filename="report-{rep.node.code}-{rep.month}.xlsx"'
-    return response
+    return xlsx_response(excel.report_workbook(rep), excel.report_stem(rep))

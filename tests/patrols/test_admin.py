@@ -1,7 +1,8 @@
-"""The patrols' admin (patrols/admin.py): every page renders, scope (404 outside, nothing in lists),
+"""The patrols' admin (patrols/admin/): every page renders, scope (404 outside, nothing in lists),
 who may do what, scenarios with their levels, the analysis meeting through `meeting_record` (its
-decisions reaching the ledger, its errors shown and nothing written), the job button, the work-log
-export and query budgets on the long lists.
+decisions reaching the ledger, its errors shown and nothing written), the work-log export and query
+budgets on the long lists. The monthly jobs' runs and their button are common's admin now
+(tests/common/test_jobrun_admin.py).
 
 Messages are asserted in English: the tests run under translation.override("en") and the client asks
 for English, so the assertions hold whatever the zh-hans catalogue says.
@@ -24,9 +25,7 @@ from patrols import services
 from patrols.models import (
     ChecklistTemplate,
     Decision,
-    JobRun,
     Meeting,
-    MonthlyReport,
     PatrolPlan,
     Scenario,
 )
@@ -109,17 +108,14 @@ def record_meeting(w, actor=None, **kw):
 def test_every_changelist_change_and_add_page_renders_for_street_staff(client, patrolled, staff):
     w = patrolled
     meeting = record_meeting(w, decisions=[{"text": "继续跟进", "issue": w.a.finding.pk}])
-    run = services.job_run(job="reports", month=services.current_month(), node=w.a.community, trigger="command")
     client.force_login(staff)
-    for model in ("scenario", "checklisttemplate", "patrolplan", "patrol", "worklog", "monthlyreport", "meeting",
-                  "jobrun"):
+    for model in ("scenario", "checklisttemplate", "patrolplan", "patrol", "worklog", "monthlyreport", "meeting"):
         response = client.get(url(model))
         assert response.status_code == 200, model
         assert response.context["cl"].result_count > 0, model
     pages = {
         "scenario": w.scenario.pk, "checklisttemplate": w.scenario.template_id, "patrolplan": w.a.plan.pk,
         "patrol": w.a.patrol.pk, "worklog": w.a.worklog.pk, "monthlyreport": w.a.report.pk, "meeting": meeting.pk,
-        "jobrun": run.pk,
     }
     for model, pk in pages.items():
         assert client.get(url(model, "change", pk)).status_code == 200, model
@@ -127,7 +123,7 @@ def test_every_changelist_change_and_add_page_renders_for_street_staff(client, p
     for model in ("scenario", "checklisttemplate", "meeting"):
         assert client.get(url(model, "add")).status_code == 200, model
     # The records are read-only: no add page, no save button on the change page.
-    for model in ("patrolplan", "patrol", "worklog", "monthlyreport", "jobrun"):
+    for model in ("patrolplan", "patrol", "worklog", "monthlyreport"):
         assert client.get(url(model, "add")).status_code == 403, model
     html = client.get(url("patrolplan", "change", w.a.plan.pk)).content.decode()
     assert 'name="_save"' not in html and 'name="state"' not in html
@@ -196,7 +192,7 @@ def test_subtree_filter_and_lists_of_street_staff(client, patrolled, staff):
 
 def test_leaders_without_the_admin_are_sent_to_the_login(client, patrolled):
     client.force_login(patrolled.a.leader)
-    for model in ("patrolplan", "worklog", "monthlyreport", "meeting", "jobrun"):
+    for model in ("patrolplan", "worklog", "monthlyreport", "meeting"):
         response = client.get(url(model))
         assert response.status_code == 302, model
         assert response["Location"].startswith(reverse("admin:login")), model
@@ -475,80 +471,6 @@ def test_work_log_export_holds_the_filtered_rows_of_the_users_scope(client, patr
     # No import for work logs.
     with pytest.raises(NoReverseMatch):
         reverse("admin:patrols_worklog_import")
-
-
-# --- the monthly jobs --------------------------------------------------------------------------------
-
-
-def test_the_job_button_runs_the_plans_job(client, patrolled, staff, django_capture_on_commit_callbacks):
-    w = patrolled
-    client.force_login(staff)
-    html = client.get(url("jobrun")).content.decode()
-    assert 'id="job-run-form"' in html and 'id="job-last-runs"' in html
-    month = services.current_month()
-    PatrolPlan.objects.filter(period=month).exclude(pk__in=[w.a.plan.pk, w.b.plan.pk]).delete()
-    before = PatrolPlan.objects.count()
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("admin:patrols_jobrun_run"), {"job": "plans", "month": month, "node": "ST"})
-    assert response.status_code == 302 and response["Location"] == url("jobrun")
-    run = JobRun.objects.get()
-    assert (run.job, run.month, run.node, run.trigger, run.outcome) == ("plans", month, w.street, "admin:staff", "ok")
-    assert run.result["created"] == PatrolPlan.objects.count() - before > 0
-    assert any(level == "success" and "is started" in text for level, text in messages_of(response))
-    # The changelist tells the last run and outcome of each job.
-    response = client.get(url("jobrun"))
-    last = {row["job"]: row["run"] for row in response.context["last_runs"]}
-    assert last == {"plans": run, "reports": None}
-    assert rows(response) == {run.pk}
-    # Running it again creates nothing new.
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("admin:patrols_jobrun_run"), {"job": "plans", "month": month, "node": "ST"})
-    assert JobRun.objects.order_by("-id").first().result["created"] == 0
-
-
-def test_the_reports_job_defaults_to_last_month_and_the_users_street(client, patrolled, staff,
-                                                                      django_capture_on_commit_callbacks):
-    client.force_login(staff)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("admin:patrols_jobrun_run"), {"job": "reports", "month": "", "node": ""})
-    assert response.status_code == 302
-    run = JobRun.objects.get()
-    assert (run.month, run.node, run.outcome) == (services.previous_month(), patrolled.street, "ok")
-    assert MonthlyReport.objects.filter(month=services.previous_month()).count() == 3  # A, B and the street
-
-
-@pytest.mark.parametrize("data, field, message", [
-    ({"job": "plans", "month": "2026-13"}, "month", "Enter a month such as 2026-11."),
-    ({"job": "plans", "month": "2026-11", "node": "NOPE"}, "node", "No street or community with this code in your area."),
-    ({"job": "cleanup", "month": "2026-11"}, "job", "Select a valid choice. cleanup is not one of the available choices."),
-])
-def test_a_wrong_job_request_is_a_field_error(client, patrolled, staff, django_capture_on_commit_callbacks,
-                                              data, field, message):
-    client.force_login(staff)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = client.post(reverse("admin:patrols_jobrun_run"), data)
-    assert response.status_code == 200
-    assert response.context["form"].errors == {field: [message]}
-    assert callbacks == [] and not JobRun.objects.exists()
-
-
-def test_the_job_button_is_refused_without_run_jobs(client, patrolled, secretary, secretary_b,
-                                                    django_capture_on_commit_callbacks):
-    client.force_login(secretary)
-    response = client.get(url("jobrun"))
-    assert response.status_code == 200
-    assert 'id="job-run-form"' not in response.content.decode()
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("admin:patrols_jobrun_run"), {"job": "plans", "month": "2026-11", "node": "CA"})
-    assert response.status_code == 403
-    assert not JobRun.objects.exists()
-    # Runs on another community are not listed to a secretary; runs over every street are.
-    b_run = services.job_run(job="reports", month="2026-10", node=patrolled.b.community, trigger="command")
-    all_run = services.job_run(job="plans", month="2026-10", trigger="beat")
-    assert rows(client.get(url("jobrun"))) == {all_run.pk}
-    assert client.get(url("jobrun", "change", b_run.pk)).status_code == 404
-    client.force_login(secretary_b)
-    assert rows(client.get(url("jobrun"))) == {all_run.pk, b_run.pk}
 
 
 # --- query budgets -------------------------------------------------------------------------------------

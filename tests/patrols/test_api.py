@@ -353,7 +353,10 @@ class TestCreate:
         r = post(w.a.leader, body)
         assert r.status_code == 400, r.content
         assert key in r.json(), r.json()
-        assert all(isinstance(v, list) and v for v in r.json().values())
+        fields = {k: v for k, v in r.json().items() if k != "codes"}
+        assert all(isinstance(v, list) and v for v in fields.values())
+        # Every message comes with its code (common.api): the service's or the serializer's.
+        assert r.json()["codes"].keys() == fields.keys() and all(r.json()["codes"][key])
         assert counts() == before
         w.plan_a.refresh_from_db()
         assert w.plan_a.state == PlanState.PLANNED
@@ -823,3 +826,53 @@ def test_schema_describes_the_patrols_api(world):
     assert {"leader", "kind", "grid", "since", "until", "ancestor"} <= params
     assert {p["name"] for p in paths[PROFILE]["get"]["parameters"]} == {"leader", "since", "until"}
     assert {"node", "month"} <= {p["name"] for p in paths[REPORTS]["get"]["parameters"]}
+
+
+# --- after the commit ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_receiver_of_patrol_done_changes_no_answer(world, caplog):
+    """Outside a test's transaction the signal goes out at the commit, inside the request: a receiver
+    that raises (incentives down) is logged; the record stands, the answer is 201, the others still hear."""
+    from patrols.signals import patrol_done
+
+    w = world
+    w.scen = scenario()
+    w.plan_a = plan(w.a.compound, w.scen)
+    w.items = list(w.scen.template.items.all())
+    heard = []
+
+    def broken(**kwargs):
+        raise RuntimeError("the points ledger is down")
+
+    patrol_done.connect(broken, weak=False, dispatch_uid="test-broken-receiver")
+    patrol_done.connect(lambda **kw: heard.append(kw["patrol_id"]), weak=False, dispatch_uid="test-listening-receiver")
+    try:
+        r = post(w.a.leader, {"plan": w.plan_a.pk, "date": today().isoformat(), "items": checklist(w.plan_a)})
+    finally:
+        patrol_done.disconnect(dispatch_uid="test-broken-receiver")
+        patrol_done.disconnect(dispatch_uid="test-listening-receiver")
+    assert r.status_code == 201, r.content
+    assert Patrol.objects.filter(pk=r.json()["id"], plan=w.plan_a).exists()
+    assert heard == [r.json()["id"]]
+    assert any("the points ledger is down" in r.getMessage() for r in caplog.records if r.name == "common.hooks")
+
+
+@pytest.mark.parametrize("change, key, code", [
+    (lambda b, w: b["findings"][0].update(note=""), "findings.0.note", "on_spot_note_required"),
+    (lambda b, w: b["findings"][1].update(grid=w.b.mg1.pk), "findings.1.grid", "place_outside"),
+    (lambda b, w: b.update(items=b["items"][:-1]), "items", "items_missing"),
+    (lambda b, w: b["participants"].__setitem__(0, {"username": "nobody"}), "participants.0.username",
+     "not_on_roster"),
+    (lambda b, w: b.update(date="2000-01-01"), "date", "date_outside_period"),
+])
+def test_the_services_errors_carry_their_codes(plans, change, key, code):
+    w = plans
+    body = body_for(w)
+    change(body, w)
+    r = post(w.a.leader, body)
+    assert r.status_code == 400 and r.json()["codes"][key] == [code], r.json()
+    helper = RoleFactory(node=w.a.mg1, role=Role.GROUP_LEADER, user=UserFactory(username="helper")).user
+    r = post(helper, body_for(w, findings=[]))
+    assert r.status_code == 403 and r.json() == {"detail": r.json()["detail"], "code": "may_not_record"}

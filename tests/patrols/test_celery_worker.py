@@ -4,7 +4,6 @@ monthly jobs that beat sends; running them again changes nothing.
 PostgreSQL only: the worker is another process and must see the test's committed data (the SQLite
 test database lives in memory)."""
 
-import datetime
 import os
 import subprocess
 import sys
@@ -20,8 +19,9 @@ from celery.exceptions import AlwaysEagerIgnored
 from django.conf import settings
 from django.db import connection, connections
 
-from patrols import services
-from patrols.models import Job, JobRun, MonthlyReport, PatrolPlan, PlanState
+from common.models import JobRun
+from common.periods import add_months, current_month, month_label, parse_month
+from patrols.models import Job, MonthlyReport, PatrolPlan, PlanState
 from tests.factories import scenario
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -136,13 +136,13 @@ def test_beat_jobs_on_a_real_worker_create_plans_and_reports_once(street, worker
     w = street
     plans_entry = settings.CELERY_BEAT_SCHEDULE["patrol-plans"]
     reports_entry = settings.CELERY_BEAT_SCHEDULE["patrol-reports"]
-    months = {services.current_month()}
+    months = {current_month()}
 
     # As beat sends them: the task name with the entry's (empty) arguments; the jobs pick their months.
     worker.send(plans_entry["task"], args=plans_entry.get("args", ()), kwargs=plans_entry.get("kwargs", {}))
     worker.wait("the plans job", lambda: ok_runs(Job.PLANS).exists() or JobRun.objects.filter(
         outcome=JobRun.Outcome.FAILED).exists())
-    months.add(services.current_month())  # the month may turn while the job runs
+    months.add(current_month())  # the month may turn while the job runs
     run = JobRun.objects.get(job=Job.PLANS)
     assert run.outcome == JobRun.Outcome.OK, run.error
     assert run.month in months and run.trigger == "beat" and run.attempt == 1
@@ -158,7 +158,7 @@ def test_beat_jobs_on_a_real_worker_create_plans_and_reports_once(street, worker
         outcome=JobRun.Outcome.RUNNING).exists())
     run = JobRun.objects.get(job=Job.REPORTS)
     assert run.outcome == JobRun.Outcome.OK, run.error
-    last_month = services.month_label(services.parse_month(month)[0] - datetime.timedelta(days=1))
+    last_month = month_label(add_months(parse_month(month)[0], -1))
     assert run.month == last_month and run.trigger == "beat"
     assert run.result == {"month": last_month, "reports": 3}
     reports = {r.pk: (r.node.code, r.month, r.generated_at, r.data)

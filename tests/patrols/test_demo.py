@@ -9,11 +9,13 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
+from grid import access
 from grid.models import RoleAssignment
 from grid.services import scope_columns
 from issues import workflow
 from issues.models import Issue, IssueCounter, IssueEvent, Source, State
-from patrols import demo, selectors, services
+from common.periods import month_label, months_back
+from patrols import demo, selectors
 from patrols.models import (
     Finding,
     ItemResult,
@@ -31,7 +33,7 @@ from tests.factories import act
 
 
 def _months(n=12):
-    return demo._months_back(timezone.localdate().replace(day=1), n)
+    return months_back(timezone.localdate().replace(day=1), n)
 
 
 @pytest.fixture
@@ -106,7 +108,7 @@ def test_findings_are_patrol_issues_with_consistent_events(year):
     for f in findings:
         issue, node = f.issue, f.patrol.plan.node
         assert issue.source == Source.PATROL
-        assert node.tree_id == issue.grid.tree_id and node.lft <= issue.grid.lft and issue.grid.rght <= node.rght
+        assert access.within(node, issue.grid)
         street, community = scope_columns(issue.grid)
         assert (issue.street_id, issue.community_id) == (street.pk, community.pk)
         assert f.item is None or f.item.template_id == f.patrol.plan.scenario.template_id
@@ -184,7 +186,7 @@ def test_work_logs_have_their_leaders_grids_and_scope_columns(year):
 
 
 def test_reports_of_every_past_month(year):
-    months = [services.month_label(m) for m in _months()]
+    months = [month_label(m) for m in _months()]
     reports = MonthlyReport.objects.filter(street=year.street)
     assert sorted(set(reports.values_list("month", flat=True))) == months
     for month in months:

@@ -1,5 +1,6 @@
 """The monthly jobs as Celery tasks (inline, as in the embedded mode) and as management commands:
-idempotence, `missed`, the default months, retries with their job runs, and the beat schedule."""
+idempotence, `missed`, the default months, retries with their job runs (common's JobRun, through the
+job registry `common.jobs`), and the beat schedule."""
 
 import datetime
 import io
@@ -13,9 +14,11 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError
 from django.utils import timezone
 
+from common import jobs
+from common.models import JobRun
 from grid.models import GridNode
 from patrols import services, tasks
-from patrols.models import Job, JobRun, MonthlyReport, PatrolPlan, PlanState
+from patrols.models import Job, MonthlyReport, PatrolPlan, PlanState
 from tests.factories import checklist, scenario
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +40,11 @@ def scenarios(world):
 
 def runs(job, month):
     return list(JobRun.objects.filter(job=job, month=month).order_by("id"))
+
+
+def patch_job(monkeypatch, job, fn):
+    """The registered job's work replaced (the registry keeps the function, not its name)."""
+    monkeypatch.setattr(jobs.JOBS[job], "fn", fn)
 
 
 def flaky(real, error, times=1):
@@ -155,7 +163,7 @@ def test_default_months_plans_this_month_reports_last_month(scenarios, frozen):
     assert tasks.monthly_reports.apply().result["month"] == "2026-02"
     assert set(PatrolPlan.objects.values_list("period", flat=True)) == {"2026-03"}
     assert set(MonthlyReport.objects.values_list("month", flat=True)) == {"2026-02"}
-    assert [r.month for r in JobRun.objects.order_by("id")] == ["2026-03", "2026-02"]
+    assert [(r.job, r.month) for r in JobRun.objects.order_by("id")] == [(Job.PLANS, "2026-03"), (Job.REPORTS, "2026-02")]
 
 
 def test_commands_default_to_the_jobs_months(scenarios, frozen):
@@ -179,8 +187,9 @@ def test_plans_command_for_a_month_and_a_node(scenarios):
     assert PatrolPlan.objects.count() == 2
 
     one, two = runs(Job.PLANS, MONTH)
-    assert (one.node, one.trigger, one.result["created"]) == (w.a.community, "command", 2)
-    assert (two.node, two.result["created"]) == (w.a.community, 0)
+    assert (one.node_id, one.node_name, one.trigger, one.result["created"]) == (
+        w.a.community.pk, w.a.community.name, "command", 2)
+    assert (two.node_id, two.result["created"]) == (w.a.community.pk, 0)
 
 
 def test_reports_command_for_a_month_and_a_node(scenarios):
@@ -219,9 +228,9 @@ def test_reports_command_refuses_a_node_below_a_community(scenarios, english):
 
 
 def test_plans_job_is_retried_after_a_database_error(scenarios, retrying, monkeypatch, caplog):
-    job = flaky(services.JOBS[Job.PLANS], OperationalError("server closed the connection unexpectedly"))
-    monkeypatch.setitem(services.JOBS, Job.PLANS, job)
-    with caplog.at_level(logging.ERROR, logger="patrols.services"):
+    job = flaky(services.plans_create, OperationalError("server closed the connection unexpectedly"))
+    patch_job(monkeypatch, Job.PLANS, job)
+    with caplog.at_level(logging.ERROR, logger="common.jobs"):
         result = tasks.monthly_plans.apply(kwargs={"month": MONTH})
 
     assert result.successful() and job.calls == 2
@@ -233,7 +242,7 @@ def test_plans_job_is_retried_after_a_database_error(scenarios, retrying, monkey
     assert failed.finished_at is not None
     assert (ok.attempt, ok.outcome, ok.error) == (2, JobRun.Outcome.OK, "")
     assert result.result["run"] == ok.pk
-    logged = [r for r in caplog.records if r.name == "patrols.services" and r.levelno == logging.ERROR]
+    logged = [r for r in caplog.records if r.name == "common.jobs" and r.levelno == logging.ERROR]
     assert len(logged) == 1
     assert "failed (attempt 1)" in logged[0].getMessage() and MONTH in logged[0].getMessage()
     assert logged[0].exc_info and logged[0].exc_info[0] is OperationalError
@@ -251,7 +260,7 @@ def test_reports_job_retried_after_a_partial_failure_leaves_one_report_each(scen
         return real(node, first, data)
 
     monkeypatch.setattr(services, "_report_store", second_fails_once)
-    with caplog.at_level(logging.ERROR, logger="patrols.services"):
+    with caplog.at_level(logging.ERROR, logger="common.jobs"):
         result = tasks.monthly_reports.apply(kwargs={"month": MONTH})
 
     assert result.successful() and result.result["reports"] == REPORTS_PER_MONTH
@@ -261,13 +270,13 @@ def test_reports_job_retried_after_a_partial_failure_leaves_one_report_each(scen
     assert (failed.attempt, failed.outcome) == (1, JobRun.Outcome.FAILED) and "deadlock detected" in failed.error
     assert (ok.attempt, ok.outcome) == (2, JobRun.Outcome.OK)
     assert ok.result == {"month": MONTH, "reports": REPORTS_PER_MONTH}
-    assert any("failed (attempt 1)" in r.getMessage() for r in caplog.records if r.name == "patrols.services")
+    assert any("failed (attempt 1)" in r.getMessage() for r in caplog.records if r.name == "common.jobs")
 
 
 @pytest.mark.parametrize("job, task", [(Job.PLANS, tasks.monthly_plans), (Job.REPORTS, tasks.monthly_reports)])
 def test_a_job_that_keeps_failing_gives_up_after_max_retries(scenarios, retrying, monkeypatch, job, task):
-    failing = flaky(services.JOBS[job], OperationalError("could not connect to server"), times=100)
-    monkeypatch.setitem(services.JOBS, job, failing)
+    failing = flaky(jobs.JOBS[job].fn, OperationalError("could not connect to server"), times=100)
+    patch_job(monkeypatch, job, failing)
     result = task.apply(kwargs={"month": MONTH})
     assert result.failed() and isinstance(result.result, OperationalError)
     assert "could not connect to server" in str(result.result)
@@ -277,13 +286,13 @@ def test_a_job_that_keeps_failing_gives_up_after_max_retries(scenarios, retrying
 
 @pytest.mark.parametrize("job, task", [(Job.PLANS, tasks.monthly_plans), (Job.REPORTS, tasks.monthly_reports)])
 def test_a_validation_error_is_not_retried(scenarios, monkeypatch, caplog, job, task):
-    refusing = flaky(services.JOBS[job], ValidationError({"node": "no"}), times=100)
-    monkeypatch.setitem(services.JOBS, job, refusing)
-    with caplog.at_level(logging.ERROR, logger="patrols.services"), pytest.raises(ValidationError):
+    refusing = flaky(jobs.JOBS[job].fn, ValidationError({"node": "no"}), times=100)
+    patch_job(monkeypatch, job, refusing)
+    with caplog.at_level(logging.ERROR, logger="common.jobs"), pytest.raises(ValidationError):
         task.apply(kwargs={"month": MONTH})
     assert refusing.calls == 1
     assert [(r.attempt, r.outcome) for r in runs(job, MONTH)] == [(1, JobRun.Outcome.FAILED)]
-    assert len([r for r in caplog.records if r.name == "patrols.services"]) == 1  # logged once, not retried
+    assert len([r for r in caplog.records if r.name == "common.jobs"]) == 1  # logged once, not retried
 
 
 @pytest.mark.parametrize("task", [tasks.monthly_plans, tasks.monthly_reports])
@@ -311,7 +320,8 @@ def test_a_task_limited_to_a_node(scenarios):
     assert result.result["created"] == 2
     assert set(PatrolPlan.objects.values_list("community_id", flat=True)) == {w.b.community.pk}
     run = JobRun.objects.get()
-    assert (run.node, run.trigger) == (w.b.community, "admin:staff")
+    assert (run.job, run.node_id, run.node_name, run.trigger) == (Job.PLANS, w.b.community.pk, w.b.community.name,
+                                                                  "admin:staff")
 
 
 def test_retry_policy_backs_off():

@@ -3,12 +3,12 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from common import jobs
 from grid.models import GridNode
-from patrols import services
 
 
 class JobCommand(BaseCommand):
-    job = None
+    job = None  # a name in common.jobs
 
     def add_arguments(self, parser):
         parser.add_argument("--month", help="YYYY-MM; by default the job's own month")
@@ -21,7 +21,7 @@ class JobCommand(BaseCommand):
             if target is None:
                 raise CommandError(f"No node with code {node!r}.")
         try:
-            run = services.job_run(job=self.job, month=month, node=target, trigger="command")
+            run = jobs.run(self.job, month=month, node=target, trigger="command")
         except ValidationError as e:
             raise CommandError("; ".join(e.messages))
-        self.stdout.write(self.style.SUCCESS(f"{run.get_job_display()} {run.month}: {run.result}"))
+        self.stdout.write(self.style.SUCCESS(f"{run.job_label} {run.month}: {run.result}"))

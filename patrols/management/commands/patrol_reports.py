@@ -5,4 +5,4 @@ from ._job import JobCommand
 
 class Command(JobCommand):
     help = "Generate a month's reports (default: last month) for every community and each street's roll-up."
-    job = Job.REPORTS
+    job = Job.REPORTS.value
