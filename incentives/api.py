@@ -311,11 +311,11 @@ class RankingViewSet(viewsets.ViewSet):
             node = home
             if node is None:
                 raise exceptions.ValidationError({"node": [_("Choose a street or a community.")]}, code="required")
-        elif access.parse_id(raw) is None:
+        elif (pk := access.parse_id(raw)) is None:
             raise exceptions.ValidationError({"node": [_("Enter a node id.")]}, code="invalid_id")
         else:
-            node = access.visible_node(user, raw)
-            if node is None and home is not None and home.pk == access.parse_id(raw):
+            node = access.visible_node(user, pk)
+            if node is None and home is not None and home.pk == pk:
                 node = home  # a leader ranks the community around their micro-grid
             if node is None:
                 raise exceptions.NotFound()

@@ -2,10 +2,10 @@
 
 from collections import Counter
 
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 
+from common.errors import invalid
 from common.periods import current_month, day_range, month_bounds, parse_period
 from grid import access
 from grid.models import GridNode, Level, Role, RoleAssignment
@@ -122,7 +122,7 @@ def rankings(node, period, by="points", limit=50):
     penalties, not spending), by issues they solved that closed with a satisfied resident, or by work
     logs. [{rank, user, username, name, value}], ties share a rank."""
     if by not in RANKINGS:
-        raise ValidationError({"by": ValidationError(_("Rank by points, satisfied or worklogs."), code="invalid_ranking")})
+        raise invalid("by", _("Rank by points, satisfied or worklogs."), "invalid_ranking")
     first, last = parse_period(period)
     start, end = day_range(first, last)
     people = dict(

@@ -4,7 +4,6 @@ certificate, and a fund's report export. Every write is a service call, once per
 changes nothing and the others go on."""
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
@@ -15,6 +14,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from common.admin import changelist_export
 from common.errors import Conflict
 from common.excel import xlsx_response
 from common.forms import error_text
@@ -136,14 +136,7 @@ class LedgerViews(ActionPageMixin):
         )
 
     def export_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            cl = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseRedirect(reverse("admin:incentives_entry_changelist") + "?e=1")
-        # Exactly the rows the list's filters and search select, in its order.
-        return xlsx_response(excel.export_ledger(cl.get_queryset(request)), "points-ledger")
+        return changelist_export(self, request, excel.export_ledger, "points-ledger")
 
     def get_urls(self):
         view = self.admin_site.admin_view
