@@ -11,6 +11,7 @@ from collections import Counter
 from django.db import transaction
 from django.utils import timezone
 
+from grid import access
 from grid.models import GridNode, Level, OrgKind, Organisation
 
 from .models import Category, Issue, IssueCounter, IssueEvent, Source, State, Supervision
@@ -45,9 +46,10 @@ SOURCES = [s for s in Source.values if s != Source.PATROL]
 
 def build_issues(*, street, count, seed=2023, days=365, batch=5000):
     rng = random.Random(f"{seed}:{street.code}:{count}")
-    grids = list(GridNode.objects.filter(tree_id=street.tree_id, level=Level.MICROGRID).values_list("pk", "lft", "rght"))
-    communities = list(GridNode.objects.filter(tree_id=street.tree_id, level=Level.COMMUNITY).values_list("pk", "lft", "rght"))
-    community_of = {g: next(c for c, lft, rght in communities if lft < glft < rght) for g, glft, _ in grids}
+    nodes = GridNode.objects.filter(access.subtree_q(street))
+    communities = list(nodes.filter(level=Level.COMMUNITY))
+    community_of = {g.pk: next(c.pk for c in communities if access.within(c, g)) for g in nodes.filter(level=Level.MICROGRID)}
+    grids = list(community_of)
     categories = list(Category.objects.filter(active=True))
     orgs = list(Organisation.objects.filter(street=street, kind=OrgKind.PROPERTY).values_list("pk", flat=True))
     weights = [w for w, _, _ in PATHS]
@@ -63,7 +65,7 @@ def build_issues(*, street, count, seed=2023, days=365, batch=5000):
                 reported = now - datetime.timedelta(seconds=rng.randint(0, days * 86400))
                 month = timezone.localtime(reported).strftime("%Y%m")
                 counters[month] += 1
-                grid = rng.choice(grids)[0]
+                grid = rng.choice(grids)
                 cat = rng.choice(categories)
                 assigned = reported + datetime.timedelta(hours=rng.randint(1, 48)) if "assign" in path else None
                 due = assigned + datetime.timedelta(days=5) if assigned else None

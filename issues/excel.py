@@ -3,19 +3,19 @@
 The ledger is never imported: every issue enters through `issues.services.issue_report` and
 changes through the workflow. The export takes any queryset of issues already scoped to the user
 (the admin passes its changelist's filtered queryset, so the sheet holds exactly the rows on
-screen) and writes it with grid's `Column`/`write_sheet` helpers, one query for the whole sheet.
+screen) and writes it through the framework's writer (common.excel: every text a text cell, so a
+title typed as `=HYPERLINK(…)` stays the characters typed), one query for the whole sheet.
 """
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common.excel import Column, write_sheet
 from grid import selectors as grid_selectors
-from grid.excel import Column, write_sheet
 from grid.models import mask_phone
 
 from .models import Issue, Priority, Source, State, Supervision
-from .selectors import visible_issues
 
 
 def _label(name):
@@ -84,8 +84,8 @@ def ledger_rows(user, issues):
 
 def export_ledger(user, issues=None):
     """The ledger as .xlsx bytes. `issues` must already be limited to what `user` may see; it is
-    intersected with `visible_issues(user)` all the same, so a caller's slip cannot widen it."""
-    scoped = visible_issues(user)
+    intersected with what the user sees all the same, so a caller's slip cannot widen it."""
+    scoped = Issue.objects.restrict(user)
     if issues is None:
         issues = scoped.order_by("-reported_at", "-id")
     elif not user.is_superuser:

@@ -256,7 +256,7 @@ def _handler_user(issue, value, errors):
 def _merge_target(issue, value, actor, errors):
     pk = value.pk if isinstance(value, Issue) else access.parse_id(value)
     target = Issue.objects.select_related("merged_into").filter(pk=pk).first() if pk else None
-    visible = target is not None and (actor is None or _visible_issues(actor).filter(pk=target.pk).exists())
+    visible = target is not None and (actor is None or Issue.objects.restrict(actor).filter(pk=target.pk).exists())
     if not visible:
         errors.add("into", _("Unknown issue."), "unknown_issue")
     elif target.pk == issue.pk:
@@ -355,10 +355,6 @@ def _last_event(issue, action, attr):
     return getattr(event, attr) if event else None
 
 
-def _visible_issues(user):
-    return Issue.objects.restrict(user)
-
-
 def _previous_state(issue):
     """Where `return` sends an issue: recorded goes back to reported; handling goes back to the
     state it was assigned from (recorded, analysis or disposal)."""
@@ -401,7 +397,7 @@ def issue_transition(*, issue_id, action, actor, version=None, photos=(), **data
     with transaction.atomic():
         base = Issue.objects.select_related("grid")
         if actor is not None:
-            base = base.filter(pk__in=_visible_issues(actor).filter(pk=issue_id).values("pk"))
+            base = base.filter(pk__in=Issue.objects.restrict(actor).filter(pk=issue_id).values("pk"))
         issue = base.select_for_update(of=("self",)).get(pk=issue_id)
         if version is not None and version != issue.version:
             raise IssueConflict(_("The issue was changed by someone else; reload it and try again."))

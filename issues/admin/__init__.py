@@ -39,7 +39,7 @@ from .presentation import IssueColumns, IssueSubtreeFilter, OverdueFilter
 
 
 @admin.register(Issue)
-class IssueAdmin(views.RefuseNulMixin, ServiceFormMixin, IssueColumns, ScopedAdmin):
+class IssueAdmin(views.CleanQueryMixin, ServiceFormMixin, IssueColumns, ScopedAdmin):
     """Scoped by `Issue.objects.restrict` (issues.selectors.visible_issues): the user's subtrees plus,
     for property-company staff and named handlers, what is assigned to their company or to them."""
 
@@ -140,7 +140,7 @@ class IssueAdmin(views.RefuseNulMixin, ServiceFormMixin, IssueColumns, ScopedAdm
 
 
 @admin.register(Category)
-class CategoryAdmin(views.RefuseNulMixin, admin.ModelAdmin):
+class CategoryAdmin(views.CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
     """Street staff keep the categories; a category in use cannot be deleted (its issues protect it),
     only set inactive, which takes it off the report forms."""
 
@@ -152,7 +152,7 @@ class CategoryAdmin(views.RefuseNulMixin, admin.ModelAdmin):
 
 
 @admin.register(CalendarOverride)
-class CalendarOverrideAdmin(views.RefuseNulMixin, admin.ModelAdmin):
+class CalendarOverrideAdmin(views.CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
     """Corrections to the statutory calendar; every deadline computed after a change uses them."""
 
     list_display = ["date", "weekday", "workday", "statutory", "note"]
@@ -174,7 +174,7 @@ class CalendarOverrideAdmin(views.RefuseNulMixin, admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(views.RefuseNulMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
+class NotificationAdmin(views.CleanQueryMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: the outbox is written by the services and emptied by the Celery task. Failed
     messages can be sent again by the `retry` action (`services.notifications_retry`)."""
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from common.excel import xlsx_response
 from common.forms import add_service_errors, error_text
 from grid.access import parse_id
-from grid.scoped import NUL
+from grid.scoped import nul_params
 
 from .. import excel, services, workflow
 from ..forms import ActionForm
@@ -22,17 +22,23 @@ from .forms import rule_for_form
 from .presentation import action_label
 
 
-class RefuseNulMixin:
+class CleanQueryMixin:
     """A changelist (or export) asked with a NUL byte in its query — which PostgreSQL refuses in a
-    text filter or search — answers 400 instead of failing in the database."""
+    text filter or search — or with a date drill-down value no calendar has (Django's admin would
+    overflow on `?date__year=99999999999999999999`) answers 400 instead of failing."""
 
     def changelist_view(self, request, extra_context=None):
-        return bad_query(request) or super().changelist_view(request, extra_context)
+        return bad_query(request, self.date_hierarchy) or super().changelist_view(request, extra_context)
 
 
-def bad_query(request):
-    if any(NUL in key or any(NUL in v for v in values) for key, values in request.GET.lists()):
+def bad_query(request, date_field=None):
+    if nul_params(request.GET):
         return HttpResponseBadRequest(_("Null characters are not allowed."))
+    if date_field:
+        for part in ("year", "month", "day"):
+            value = request.GET.get(f"{date_field}__{part}")
+            if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 4):
+                return HttpResponseBadRequest(_("Enter a valid date."))
     return None
 
 
@@ -100,7 +106,7 @@ def export_view(model_admin, request):
     """Exactly the rows the changelist's filters, search and date drill-down select, in its order."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    refused = bad_query(request)
+    refused = bad_query(request, model_admin.date_hierarchy)
     if refused:
         return refused
     try:

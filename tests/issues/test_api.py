@@ -729,3 +729,61 @@ def test_schema_describes_the_ledger(ledger):
     assert {"state", "category", "source", "ancestor", "overdue", "supervision", "reported_after",
             "reported_before", "search", "page_size"} <= params
     assert "tracking_code" not in r.content.decode()
+
+
+# --- work after the commit --------------------------------------------------------------------
+
+
+class TestAfterCommit:
+    """A receiver of `issue_event` that fails (say, a higher app's handler) changes no answer: the
+    action is committed, the other receivers run, and the messages are still delivered."""
+
+    @pytest.fixture
+    def broken_receiver(self):
+        from issues import signals
+
+        heard = []
+
+        def broken(sender, **kw):
+            raise RuntimeError("a handler above the ledger is broken")
+
+        def listening(sender, **kw):
+            heard.append(kw["action"])
+
+        signals.issue_event.connect(broken, dispatch_uid="test-broken")
+        signals.issue_event.connect(listening, dispatch_uid="test-listening")
+        yield heard
+        signals.issue_event.disconnect(dispatch_uid="test-broken")
+        signals.issue_event.disconnect(dispatch_uid="test-listening")
+
+    def test_a_failing_receiver_changes_no_answer(self, ledger, broken_receiver, django_capture_on_commit_callbacks,
+                                                  caplog):
+        from issues.models import Notification
+
+        w = ledger
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            r = client_for(w.a.secretary).post(action_url(w.recorded.pk, "assign"),
+                                               {"handler_org": w.property.pk, "version": w.recorded.version},
+                                               format="json")
+            assert r.status_code == 200, r.content
+            assert (r.json()["state"], r.json()["version"]) == ("handling", w.recorded.version + 1)
+        # The signal first, then the delivery of the messages: the broken receiver stopped neither.
+        assert len(callbacks) == 2
+        assert broken_receiver == ["assign"]
+        assert Notification.objects.get(issue=w.recorded, recipient=w.worker).status == Notification.Status.SENT
+        assert "a handler above the ledger is broken" in caplog.text
+        saved = Issue.objects.get(pk=w.recorded.pk)
+        assert (saved.state, saved.handler_org_id) == ("handling", w.property.pk)
+
+    @pytest.mark.django_db(transaction=True)
+    def test_in_a_real_commit_the_answer_is_still_200(self, ledger, broken_receiver):
+        # Without a test transaction around it the hooks run inside the request, as in production.
+        from issues.models import Notification
+
+        w = ledger
+        r = client_for(w.a.secretary).post(action_url(w.recorded.pk, "assign"), {"handler_org": w.property.pk},
+                                           format="json")
+        assert r.status_code == 200, r.content
+        assert broken_receiver == ["assign"]
+        assert Issue.objects.get(pk=w.recorded.pk).state == "handling"
+        assert Notification.objects.get(issue=w.recorded, recipient=w.worker).status == Notification.Status.SENT

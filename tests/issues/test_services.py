@@ -397,3 +397,117 @@ class TestReviewFindings:
         i = act(ledger.reported, "resolve_on_spot", ledger.a.leader, note="ok")
         act(i, "give_feedback", ledger.a.leader, channel="phone", text="已处理", satisfaction="satisfied")
         assert not Notification.objects.filter(address="13912340000").exists()
+
+
+# --- stable error codes -----------------------------------------------------------------------
+
+
+def codes(error):
+    return {field: [e.code for e in errors] for field, errors in error.error_dict.items()}
+
+
+def test_a_logged_in_reporter_may_not_use_the_resident_source(ledger):
+    before = Issue.objects.count()
+    with pytest.raises(ValidationError) as e:
+        services.issue_report(actor=ledger.a.leader, grid=ledger.a.mg1, category=ledger.category,
+                              description="楼道灯不亮", source="resident")
+    assert codes(e.value) == {"source": ["source_not_allowed"]}
+    assert Issue.objects.count() == before
+
+
+def test_every_refusal_carries_a_code(ledger):
+    from common.errors import Conflict, Denied
+
+    with pytest.raises(ValidationError) as e:
+        issue(ledger.a.mg1, description=" ", category=category("retired", active=False))
+    assert codes(e.value) == {"category": ["category_inactive"], "description": ["description_required"]}
+    with pytest.raises(Denied) as denied:
+        issue(ledger.b.mg1, ledger.a.leader)
+    assert denied.value.code == "outside_scope"
+    with pytest.raises(Denied) as denied:
+        services.issue_transition(issue_id=ledger.recorded.pk, action="assign", actor=ledger.a.leader,
+                                  handler_org=ledger.property.pk)
+    assert denied.value.code == "role_not_allowed"
+    with pytest.raises(ValidationError) as e:
+        services.issue_transition(issue_id=ledger.recorded.pk, action="verify", actor=ledger.a.secretary)
+    assert codes(e.value) == {"action": ["wrong_state"]}
+    with pytest.raises(ValidationError) as e:
+        services.issue_transition(issue_id=ledger.recorded.pk, action="assign", actor=ledger.a.secretary,
+                                  handler_user="nobody", due="tomorrow")
+    assert codes(e.value) == {"handler_user": ["handler_not_in_street"], "due": ["invalid_datetime"]}
+    with pytest.raises(Conflict) as conflict:
+        services.issue_transition(issue_id=ledger.recorded.pk, action="assign", actor=ledger.a.secretary,
+                                  version=ledger.recorded.version - 1, handler_org=ledger.property.pk)
+    assert isinstance(conflict.value, services.IssueConflict) and conflict.value.code == "stale_version"
+
+
+def test_typed_arguments_are_taken_as_they_come(ledger):
+    # What the adapters hand over: an Organisation, a user, an aware datetime, an Issue.
+    due = timezone.now() + datetime.timedelta(days=3)
+    i = act(ledger.recorded, "assign", ledger.a.secretary, handler_org=ledger.property, handler_user=ledger.worker,
+            due=due)
+    assert (i.handler_org, i.handler_user, i.due_at) == (ledger.property, ledger.worker, due)
+    dup = act(issue(ledger.a.mg1), "merge", ledger.a.leader, into=ledger.reported)
+    assert dup.merged_into == ledger.reported
+
+
+def test_parse_when_reads_what_people_type():
+    tz = timezone.get_current_timezone()
+    assert services.parse_when("2026-12-01", "due") == datetime.datetime(2026, 12, 1, 17, 30, tzinfo=tz)
+    assert services.parse_when("2026-12-01T09:15", "due") == datetime.datetime(2026, 12, 1, 9, 15, tzinfo=tz)
+    assert services.parse_when("", "due") is None
+    for bad in ("later", "2027-02-30T10:00", "2026-12-01\x00"):
+        with pytest.raises(ValidationError) as e:
+            services.parse_when(bad, "until")
+        assert codes(e.value) == {"until": ["invalid_datetime"]}
+
+
+# --- supervision goes on past a failure -------------------------------------------------------
+
+
+def test_mark_overdue_carries_on_after_one_issue_fails(ledger, monkeypatch):
+    second = act(act(issue(ledger.a.mg2, ledger.a.secretary), "record", ledger.a.secretary), "assign",
+                 ledger.a.secretary, handler_org=ledger.property.pk)
+    for target in (ledger.handling, second):
+        make_overdue(target, days_late=1)
+    real = services.issue_transition
+
+    def broken_for_the_first(**kw):
+        if kw["issue_id"] == ledger.handling.pk:
+            raise RuntimeError("a broken row")
+        return real(**kw)
+
+    monkeypatch.setattr(services, "issue_transition", broken_for_the_first)
+    assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 0, "failed": 1}
+    assert Issue.objects.get(pk=second.pk).supervision == Supervision.YELLOW
+    assert Issue.objects.get(pk=ledger.handling.pk).supervision == Supervision.NONE
+    monkeypatch.setattr(services, "issue_transition", real)
+    # The next round gives the card it could not give.
+    assert services.issues_mark_overdue() == {"yellow_card": 1, "red_card": 0, "failed": 0}
+
+
+# --- the outbox's retry -----------------------------------------------------------------------
+
+
+def test_retry_needs_the_right_and_touches_only_failed_messages_in_sight(ledger):
+    from django.contrib.auth.models import Permission
+
+    from common.errors import Denied
+
+    mine = Notification.objects.create(key="a", channel="console", address="x", text="t", status="failed",
+                                       attempts=5, issue=ledger.recorded)
+    theirs = Notification.objects.create(key="b", channel="console", address="y", text="t", status="failed",
+                                         attempts=5, issue=ledger.other)
+    sent = Notification.objects.create(key="c", channel="console", address="z", text="t", status="sent",
+                                       attempts=1, issue=ledger.recorded)
+    secretary = ledger.a.secretary
+    with pytest.raises(Denied) as e:
+        services.notifications_retry(actor=secretary, ids=[mine.pk])
+    assert e.value.code == "retry_not_allowed"
+    assert Notification.objects.get(pk=mine.pk).status == "failed"
+    secretary.user_permissions.add(Permission.objects.get(codename="change_notification"))
+    secretary = type(secretary).objects.get(pk=secretary.pk)
+    done = services.notifications_retry(actor=secretary, ids=[mine.pk, theirs.pk, sent.pk, "abc"])
+    assert done == {"sent": 1, "waiting": 0, "skipped": 1}
+    assert Notification.objects.get(pk=mine.pk).status == "sent"
+    assert Notification.objects.get(pk=theirs.pk).status == "failed"  # community B's: out of sight

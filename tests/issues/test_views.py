@@ -1030,3 +1030,32 @@ def test_pages_load_nothing_from_outside(client, ledger):
     for page in (url("report"), url("detail", ledger.recorded.pk), url("queue", "secretary")):
         html = client.get(page).content.decode()
         assert "http://" not in html and "https://" not in html
+
+
+# --- one timeline ---------------------------------------------------------------------------------
+
+
+def test_one_timeline_for_the_admin_the_phone_and_the_resident(client, ledger, english):
+    from issues import selectors
+
+    w = ledger
+    act(w.handling, "request_extension", w.worker, reason="等配件", until=later(w.handling, 2))
+    staff_rows = selectors.timeline(w.handling)
+    public_rows = selectors.timeline(w.handling, public=True)
+    assert [r["action"] for r in staff_rows] == ["report", "record", "assign", "request_extension"]
+    assert [r["action"] for r in public_rows] == ["report", "record", "assign"]  # the office's own steps stay off
+    assert all(set(r) == {"action", "label", "at"} for r in public_rows)  # no names, notes or phones
+    assert dict(staff_rows[2]["data"])["handling organisation"] == w.property.name
+    assert staff_rows[3]["note"] == "等配件" and "reason" not in dict(staff_rows[3]["data"])  # not said twice
+
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    pages = []
+    client.force_login(w.a.secretary)
+    pages.append(client.get(url("detail", w.handling.pk)))
+    client.force_login(root)
+    pages.append(client.get(reverse("admin:issues_issue_change", args=[w.handling.pk])))
+    client.logout()
+    pages.append(client.get(reverse("public:track", args=[fresh(w.handling).tracking_code])))
+    for response, shown in zip(pages, (4, 4, 3)):
+        assert "issues/_timeline.html" in [t.name for t in response.templates]
+        assert response.content.decode().count('class="issue-event"') == shown
