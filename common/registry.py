@@ -65,3 +65,8 @@ def _no_scope(user):
 # The ids of the grid nodes a user sees (a queryset of ids, or None for every node). Grid sets it at
 # start-up, so the framework's own pages (job runs) are scoped without importing grid.
 scope = {"visible_node_ids": _no_scope}
+
+
+# Actions a higher app offers on one micro-grid's card of the phone's home page (report an issue
+# here…): each link is a GET form to its url_name carrying `grid=<the micro-grid's code>`.
+microgrid_actions = Links()

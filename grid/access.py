@@ -67,12 +67,19 @@ def scope_roots(user):
         return None
     cached = getattr(user, "_grid_scope_roots", None)
     if cached is None:
+        # Every active role in one query: the scope roles make the roots, and all of them are kept
+        # as the roles the user holds (held_roles), which the phone pages' menus ask for.
         rows = (
             RoleAssignment.objects.active()
-            .filter(user=user, role__in=SCOPE_ROLES)
-            .values_list("node_id", "node__tree_id", "node__lft", "node__rght", "node__level")
+            .filter(user=user)
+            .values_list("role", "node_id", "node__tree_id", "node__lft", "node__rght", "node__level")
         )
-        roots = sorted({ScopeRoot(*r) for r in rows}, key=lambda r: (r.tree_id, r.lft))
+        held, roots = set(), set()
+        for role, *root in rows:
+            held.add(role)
+            if role in SCOPE_ROLES:
+                roots.add(ScopeRoot(*root))
+        roots = sorted(roots, key=lambda r: (r.tree_id, r.lft))
         # Drop roots nested inside another root: the outer one already covers them.
         cached = []
         for r in roots:
@@ -80,13 +87,16 @@ def scope_roots(user):
                 continue
             cached.append(r)
         user._grid_scope_roots = cached
+        user._grid_held_roles = frozenset(held)
     return cached
 
 
 def forget_scope(user):
     """After a user's roles change within one request, compute the scope again."""
-    if user is not None and hasattr(user, "_grid_scope_roots"):
-        del user._grid_scope_roots
+    if user is not None:
+        for name in ("_grid_scope_roots", "_grid_held_roles"):
+            if hasattr(user, name):
+                delattr(user, name)
 
 
 def _walk(model, via):
@@ -251,12 +261,15 @@ def works_in_street(user, node, roles=None):
     return qs.exists()
 
 
-# Who may write the grid's registers: (action) → roles held on the node or an ancestor. Street staff
-# keep their street's tree and registers; a community secretary keeps the households and the rosters
-# of the leaders under the community.
+# Who may write the grid's registers: (action) → roles held on the node or an ancestor. The same
+# rights as the admin groups' model permissions (grid.services.GRID_ADMIN_PERMISSIONS): street staff
+# keep their street's tree, households, organisations and rosters; a community secretary adds and
+# changes the households of the community (deleting one is the street's). A new street is for
+# administrators only (the services check that themselves).
 GRID_ACTIONS = {
     "node.change": {Role.STREET_STAFF},
     "household.change": {Role.STREET_STAFF, Role.SECRETARY},
+    "household.delete": {Role.STREET_STAFF},
     "organisation.change": {Role.STREET_STAFF},
     "role.change": {Role.STREET_STAFF},
 }
@@ -275,3 +288,64 @@ def visible_node_ids(user):
     if scope_roots(user) is None:
         return None
     return restrict(GridNode.objects.all(), user).values("pk")
+
+
+def held_roles(user):
+    """The roles `user` holds anywhere today (every role for a superuser); cached with the scope."""
+    if not user or not user.is_authenticated:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset(Role.values)
+    if getattr(user, "_grid_held_roles", None) is None:
+        forget_scope(user)
+        scope_roots(user)
+    return user._grid_held_roles
+
+
+def has_scope(user):
+    """Whether `user` sees some part of the tree (a superuser sees all of it)."""
+    roots = scope_roots(user)
+    return roots is None or bool(roots)
+
+
+def in_scope(user, node):
+    """Whether `node` (a loaded node, current numbers) lies in `user`'s scope."""
+    roots = scope_roots(user)
+    return roots is None or any(within(root, node) for root in roots)
+
+
+def may_all(user, action, nodes):
+    """Whether `user` may do `action` on every one of `nodes` (loaded nodes), in one query."""
+    roles = GRID_ACTIONS.get(action)
+    if roles is None:
+        raise KeyError(f"unknown action {action!r}")
+    if not user or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    places = [
+        ScopeRoot(*r) for r in RoleAssignment.objects.active().filter(user=user, role__in=roles)
+        .values_list("node_id", "node__tree_id", "node__lft", "node__rght", "node__level")
+    ]
+    return all(any(within(place, node) for place in places) for node in nodes)
+
+
+def same_street(node, other):
+    """Whether two loaded nodes are in the same street (one tree per street)."""
+    return node.tree_id == other.tree_id
+
+
+def street_key(node):
+    """A value equal for two nodes exactly when they are in the same street (for dictionaries)."""
+    return node.tree_id
+
+
+def fresh_node(node):
+    """The node's current tree numbers (an object loaded earlier may be stale: inserts renumber)."""
+    return GridNode.objects.only("pk", "level", "tree_id", "lft", "rght").order_by().get(pk=node.pk)
+
+
+def holds_any(roles):
+    """A test of a user: whether they hold one of `roles` anywhere today (menus: who sees an entry)."""
+    roles = frozenset(roles)
+    return lambda user: bool(held_roles(user) & roles)

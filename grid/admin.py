@@ -3,14 +3,15 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 from mptt.admin import MPTTModelAdmin
+
+from common.excel import xlsx_response
 
 from . import access, excel, selectors, services
 from .models import (
@@ -27,6 +28,7 @@ from .models import (
     VacantMicrogrid,
     mask_phone,
 )
+from .scoped import NUL, nul_params
 from .uploads import check_image
 
 admin.site.site_header = _("Micro-grid governance")
@@ -42,7 +44,7 @@ class SubtreeFilter(admin.SimpleListFilter):
     via = None
 
     def lookups(self, request, model_admin):
-        nodes = selectors.visible_nodes(request.user).filter(level__lte=Level.COMMUNITY).order_by("tree_id", "lft")
+        nodes = selectors.visible_nodes(request.user).filter(level__lte=Level.COMMUNITY).order_by(*access.tree_order())
         return [(n.pk, ("— " if n.level == Level.COMMUNITY else "") + n.name) for n in nodes]
 
     def queryset(self, request, queryset):
@@ -92,10 +94,21 @@ class ActiveRoleFilter(admin.SimpleListFilter):
 
 
 class NotFoundMixin:
-    """An object outside the user's scope answers 404, as everywhere else, not a redirect."""
+    """An object outside the user's scope (or a malformed id) answers 404, as everywhere else, not a
+    redirect; a NUL byte in a changelist's query is a 400, and is dropped from a search, since
+    PostgreSQL refuses it in any text comparison."""
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         raise Http404
+
+    def changelist_view(self, request, extra_context=None):
+        if nul_params(request.GET):
+            raise BadRequest(_("A NUL character is not allowed."))
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        # The changelist's search box and the autocomplete of the forms' choice fields.
+        return super().get_search_results(request, queryset, search_term.replace(NUL, ""))
 
 
 class ReadOnlyMixin:
@@ -117,7 +130,7 @@ class ScopedAdmin(NotFoundMixin, admin.ModelAdmin):
     scope_via = None
 
     def get_queryset(self, request):
-        return selectors.restrict(super().get_queryset(request), request.user, via=self.scope_via)
+        return access.restrict(super().get_queryset(request), request.user, via=self.scope_via)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is GridNode:
@@ -171,20 +184,14 @@ class ExcelMixin:
         ] + super().get_urls()
 
     def export_args(self, request):
-        node = selectors.visible_node(request.user, request.GET.get("ancestor"))
+        node = access.visible_node(request.user, request.GET.get("ancestor"))
         return {"root": node} if node else {}
 
     def export_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
         export, _import = excel.REGISTERS[self.register]
-        data = export(request.user, **self.export_args(request))
-        name = f"{self.register}-{timezone.localdate():%Y%m%d}.xlsx"
-        response = HttpResponse(
-            data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return xlsx_response(export(request.user, **self.export_args(request)), self.register)
 
     def import_view(self, request):
         if not self.has_add_permission(request):
@@ -416,7 +423,7 @@ class OrganisationForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         street, nodes = data.get("street"), data.get("nodes") or []
-        foreign = [n.code for n in nodes if street is not None and n.tree_id != street.tree_id]
+        foreign = services.foreign_nodes(street, nodes) if street is not None else []
         if foreign:
             self.add_error("nodes", _("These nodes are in another street: %s") % ", ".join(foreign))
         return data
@@ -489,10 +496,7 @@ class RoleAssignmentAdmin(ExcelMixin, ScopedAdmin):
     def export_a_posts_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        data = excel.export_roster(request.user, a_posts_only=True, **self.export_args(request))
-        response = HttpResponse(data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        response["Content-Disposition"] = f'attachment; filename="a-posts-{timezone.localdate():%Y%m%d}.xlsx"'
-        return response
+        return xlsx_response(excel.export_roster(request.user, a_posts_only=True, **self.export_args(request)), "a-posts")
 
     @admin.display(description=pgettext_lazy("person", "name"), ordering="user__name")
     def user_name(self, ra):
@@ -516,7 +520,7 @@ class RoleAssignmentAdmin(ExcelMixin, ScopedAdmin):
 
 
 @admin.register(CareTag)
-class CareTagAdmin(admin.ModelAdmin):
+class CareTagAdmin(NotFoundMixin, admin.ModelAdmin):
     """One list for every street: only administrators change it."""
 
     list_display = ["code", "name"]
@@ -542,7 +546,7 @@ class ChangeLogAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         # The log spans a whole street: only street-level staff and administrators read it.
-        roots = selectors.scope_roots(request.user)
+        roots = access.scope_roots(request.user)
         street_level = roots is None or any(r.level == Level.STREET for r in roots)
         return street_level and super().has_view_permission(request, obj)
 
@@ -631,7 +635,7 @@ class APostRosterAdmin(ReadOnlyViewAdmin):
 
     def get_queryset(self, request):
         qs = selectors.visible_roles(request.user).filter(role=Role.LEADER, post="A").active()
-        return APostRoster.objects.filter(pk__in=qs.values("pk")).order_by("node__tree_id", "node__lft")
+        return APostRoster.objects.filter(pk__in=qs.values("pk")).order_by(*access.tree_order("node"))
 
     @admin.display(description=pgettext_lazy("person", "name"), ordering="user__name")
     def user_name(self, ra):
@@ -648,4 +652,4 @@ class VacantMicrogridAdmin(ReadOnlyViewAdmin):
 
     def get_queryset(self, request):
         vacant = selectors.vacant_microgrids(request.user)
-        return VacantMicrogrid.objects.filter(pk__in=vacant.values("pk")).order_by("tree_id", "lft")
+        return VacantMicrogrid.objects.filter(pk__in=vacant.values("pk")).order_by(*access.tree_order())

@@ -1,13 +1,14 @@
-"""REST endpoints of the grid registers: read-only, scoped, paginated, filterable."""
+"""REST endpoints of the grid registers: read-only, scoped (grid.scoped), paginated, filterable."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from . import selectors
+from . import access, selectors
 from .filters import HouseholdFilter, NodeFilter, OrganisationFilter, RoleFilter
 from .models import GridNode, mask_phone
+from .scoped import ScopedReadOnlyViewSet
 
 
 class NodeSerializer(serializers.ModelSerializer):
@@ -95,13 +96,13 @@ StatsSerializer = inline_serializer(
 )
 
 
-class NodeViewSet(viewsets.ReadOnlyModelViewSet):
+class NodeViewSet(ScopedReadOnlyViewSet):
     filterset_class = NodeFilter
     search_fields = ["name", "code"]
     ordering_fields = ["code", "name", "level"]
 
-    def get_queryset(self):
-        return selectors.visible_nodes(self.request.user).order_by("tree_id", "lft")
+    def visible(self, user):
+        return selectors.visible_nodes(user).order_by(*access.tree_order())
 
     def get_serializer_class(self):
         return NodeDetailSerializer if self.action == "retrieve" else NodeSerializer
@@ -112,34 +113,34 @@ class NodeViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(selectors.node_stats(self.get_object()))
 
 
-class HouseholdViewSet(viewsets.ReadOnlyModelViewSet):
+class HouseholdViewSet(ScopedReadOnlyViewSet):
     serializer_class = HouseholdSerializer
     filterset_class = HouseholdFilter
     search_fields = ["head", "building", "room"]
     ordering_fields = ["id", "head", "members"]  # never the phone: sorting would reveal masked digits
 
-    def get_queryset(self):
-        return selectors.visible_households(self.request.user).prefetch_related("tags").order_by("id")
+    def visible(self, user):
+        return selectors.visible_households(user).prefetch_related("tags").order_by("id")
 
 
-class RoleViewSet(viewsets.ReadOnlyModelViewSet):
+class RoleViewSet(ScopedReadOnlyViewSet):
     serializer_class = RoleSerializer
     filterset_class = RoleFilter
     search_fields = ["user__username", "user__name"]
     ordering_fields = ["id", "start", "end", "role"]
 
-    def get_queryset(self):
-        return selectors.visible_roles(self.request.user).select_related("user").order_by("id")
+    def visible(self, user):
+        return selectors.visible_roles(user).select_related("user").order_by("id")
 
 
-class OrganisationViewSet(viewsets.ReadOnlyModelViewSet):
+class OrganisationViewSet(ScopedReadOnlyViewSet):
     serializer_class = OrganisationSerializer
     filterset_class = OrganisationFilter
     search_fields = ["name"]
     ordering_fields = ["id", "name", "kind"]
 
-    def get_queryset(self):
-        return selectors.visible_organisations(self.request.user).prefetch_related("nodes").order_by("id")
+    def visible(self, user):
+        return selectors.visible_organisations(user).prefetch_related("nodes").order_by("id")
 
 
 def register(router):

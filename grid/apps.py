@@ -23,3 +23,5 @@ class GridConfig(AppConfig):
 
         post_migrate.connect(_sync_role_groups, dispatch_uid="grid.sync_role_groups")
         registry.scope["visible_node_ids"] = visible_node_ids
+        # The phone pages' menu starts with "My grid"; the apps above add their entries and tiles.
+        registry.mobile_menu.add(registry.Link("grid.home", _("My grid"), "mobile:home", order=10))

@@ -8,18 +8,18 @@ column and reason.
 """
 
 import datetime
-from dataclasses import dataclass, field
-from io import BytesIO
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
-from openpyxl import Workbook, load_workbook
 
-from . import selectors, services
+# The reader and writer are the framework's (common.excel). Column and write_sheet stay importable
+# from here for the apps that still name them so (issues, patrols, incentives): plain re-exports.
+from common.excel import Column, ImportFailed, RowError, Sheet, read_sheet, write_sheet  # noqa: F401
+
+from . import access, selectors, services
 from .models import (
     PHONE_RE,
     CareTag,
@@ -34,123 +34,6 @@ from .models import (
     kinds_for_level,
     mask_phone,
 )
-
-MAX_ROWS = 200_000
-LANGS = ("zh-hans", "en")
-
-
-@dataclass
-class Column:
-    key: str
-    label: object  # a lazy translation
-    required: bool = True
-    choices: type | None = None  # a Django Choices class: cells may hold the value or a label
-
-    def labels(self):
-        out = set()
-        for lang in LANGS:
-            with translation.override(lang):
-                out.add(str(self.label))
-        return out
-
-    def parse_choice(self, raw):
-        text = str(raw).strip()
-        for value, label in self.choices.choices:
-            if text == str(value):
-                return value
-            for lang in LANGS:
-                with translation.override(lang):
-                    if text == str(label):
-                        return value
-        raise ValueError(_("'%s' is not one of the allowed values.") % text)
-
-    def show_choice(self, value):
-        return str(self.choices(value).label) if value != "" else ""
-
-
-@dataclass
-class RowError:
-    row: int
-    column: str
-    reason: str
-
-    def __str__(self):
-        return _("row %(row)s, column %(column)s: %(reason)s") % {
-            "row": self.row, "column": self.column, "reason": self.reason,
-        }
-
-
-class ImportFailed(Exception):
-    def __init__(self, errors):
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors[:20]))
-
-
-@dataclass
-class Sheet:
-    """Rows read from a workbook: each a dict by column key, with its sheet row number."""
-
-    rows: list = field(default_factory=list)
-    errors: list = field(default_factory=list)
-    label: dict = field(default_factory=dict)  # column key → header in the user's language
-
-
-def read_sheet(file, columns):
-    try:
-        wb = load_workbook(file, read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many types for a file that is not a workbook
-        raise ImportFailed([RowError(1, "-", _("The file is not an Excel .xlsx workbook."))])
-    ws = wb.worksheets[0]
-    rows = ws.iter_rows(values_only=True)
-    header = next(rows, None) or ()
-    positions = {}
-    for col in columns:
-        names = col.labels() | {col.key}
-        idx = next((i for i, h in enumerate(header) if h is not None and str(h).strip() in names), None)
-        if idx is None and col.required:
-            raise ImportFailed([RowError(1, str(col.label), _("This column is missing from the header row."))])
-        positions[col.key] = idx
-    sheet = Sheet(label={c.key: str(c.label) for c in columns})
-    for number, values in enumerate(rows, start=2):
-        if number > MAX_ROWS + 1:
-            raise ImportFailed([RowError(number, "-", _("Too many rows; split the file."))])
-        if not values or all(v in (None, "") for v in values):
-            continue
-        row = {"_row": number}
-        for col in columns:
-            idx = positions[col.key]
-            raw = values[idx] if idx is not None and idx < len(values) else None
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
-                if col.required:
-                    sheet.errors.append(RowError(number, str(col.label), _("This field is required.")))
-                row[col.key] = ""
-                continue
-            if col.choices is not None:
-                try:
-                    raw = col.parse_choice(raw)
-                except ValueError as e:
-                    sheet.errors.append(RowError(number, str(col.label), str(e)))
-                    continue
-            elif isinstance(raw, float) and raw.is_integer():
-                raw = int(raw)
-            row[col.key] = raw.strip() if isinstance(raw, str) else raw
-        sheet.rows.append(row)
-    wb.close()
-    return sheet
-
-
-def write_sheet(title, columns, rows):
-    """An .xlsx as bytes: a header of labels in the current language, then one row per dict."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=title[:31])
-    ws.append([str(c.label) for c in columns])
-    for row in rows:
-        ws.append([
-            c.show_choice(row[c.key]) if c.choices is not None else row[c.key] for c in columns
-        ])
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def _fail_if(errors):
@@ -220,9 +103,9 @@ TREE = [
 
 
 def export_tree(user, root=None):
-    nodes = selectors.visible_nodes(user).select_related("parent").order_by("tree_id", "lft")
+    nodes = selectors.visible_nodes(user).select_related("parent").order_by(*access.tree_order())
     if root is not None:
-        nodes = nodes.filter(selectors.subtree_q(root))
+        nodes = nodes.filter(access.subtree_q(root))
     rows = (
         {"code": n.code, "name": n.name, "level": n.level, "kind": n.kind,
          "parent_code": n.parent.code if n.parent_id else ""}
@@ -308,7 +191,7 @@ HOUSEHOLDS = [
 def export_households(user, root=None):
     qs = selectors.visible_households(user).select_related("grid").prefetch_related("tags").order_by("id")
     if root is not None:
-        qs = qs.filter(selectors.subtree_q(root, "grid"))
+        qs = qs.filter(access.subtree_q(root, "grid", Household))
     rows = (
         {"grid_code": h.grid.code, "building": h.building, "unit": h.unit, "room": h.room, "head": h.head,
          "phone": _shown_phone(user, h.phone), "members": h.members,
@@ -378,7 +261,7 @@ ORGANISATIONS = [
 def export_organisations(user, root=None):
     qs = selectors.visible_organisations(user).select_related("street").prefetch_related("nodes")
     if root is not None:  # the admin passes its subtree filter to every register
-        served = Organisation.objects.filter(selectors.subtree_q(root, "nodes")).values("pk")
+        served = Organisation.objects.filter(access.subtree_q(root, "nodes")).values("pk")
         qs = qs.filter(Q(street=root) | Q(pk__in=served))
     rows = (
         {"name": o.name, "kind": o.kind, "phone": o.phone, "street_code": o.street.code,
@@ -446,11 +329,12 @@ ROSTER = [
 
 
 def export_roster(user, *, a_posts_only=False, root=None):
-    qs = selectors.visible_roles(user).select_related("user", "node", "organisation").order_by("node__tree_id", "node__lft", "role", "post", "id")
+    qs = (selectors.visible_roles(user).select_related("user", "node", "organisation")
+          .order_by(*access.tree_order("node"), "role", "post", "id"))
     if a_posts_only:
         qs = qs.active().filter(role=Role.LEADER, post=Post.A)
     if root is not None:
-        qs = qs.filter(selectors.subtree_q(root, "node"))
+        qs = qs.filter(access.subtree_q(root, "node"))
     rows = (
         {"username": ra.user.username, "name": ra.user.name, "phone": _shown_phone(user, ra.user.phone),
          "node_code": ra.node.code, "role": ra.role, "post": ra.post,
@@ -467,7 +351,8 @@ def import_roster(file, *, actor):
     errors, label = sheet.errors, sheet.label
     nodes = {n.code: n for n in selectors.visible_nodes(actor).filter(code__in={_text(r, "node_code") for r in sheet.rows})}
     # A name is unique per street and kind; the roster line's node says which street.
-    orgs = {(o.street.tree_id, o.name): o for o in selectors.visible_organisations(actor).select_related("street")}
+    orgs = {(access.street_key(o.street), o.name): o
+            for o in selectors.visible_organisations(actor).select_related("street")}
     planned = []
     for r in sheet.rows:
         n = r["_row"]
@@ -476,7 +361,7 @@ def import_roster(file, *, actor):
             errors.append(RowError(n, label["node_code"], _("Unknown node code %s.") % _text(r, "node_code")))
         org = None
         if _text(r, "organisation") and node is not None:
-            org = orgs.get((node.tree_id, _text(r, "organisation")))
+            org = orgs.get((access.street_key(node), _text(r, "organisation")))
             if org is None:
                 errors.append(RowError(n, label["organisation"], _("Unknown organisation %s.") % _text(r, "organisation")))
         planned.append({

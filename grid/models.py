@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from mptt.models import MPTTModel, TreeForeignKey
 
+from common.models import AppendOnly
+
 PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 
 
@@ -304,8 +306,9 @@ class RoleAssignment(models.Model):
         return self.start <= on and (self.end is None or self.end >= on)
 
 
-class ChangeLog(models.Model):
-    """Append-only: who changed which roster or household line, when, and what."""
+class ChangeLog(AppendOnly):
+    """Append-only (saving a line again or deleting it raises): who changed which roster or
+    household line, when, and what."""
 
     class Action(models.TextChoices):
         CREATE = "create", _("created")

@@ -2,11 +2,15 @@
 
 - `ScopedViewSet` (and `ScopedReadOnlyViewSet`): `get_queryset` is `visible(user)`, which every
   subclass must define (what this user may see); lookups are parsed once (`abc`, `0`, huge, NUL → 404).
-- `scoped_object_or_404(queryset, **lookups)`: for the phone pages; ids parsed the same way.
+- `scoped_object_or_404(queryset, **lookups)`: for the phone pages; ids parsed the same way;
+  `query_text(params, name)` for their text filters (no NUL byte reaches the database).
+- A query parameter of a scoped viewset holding a NUL byte answers 400 on that parameter.
 The admin's base is `grid.admin.ScopedAdmin`."""
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import mixins, viewsets
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from .access import parse_id
 
@@ -28,6 +32,11 @@ def clean_lookups(lookups):
     return clean
 
 
+def query_text(params, name, max_length=100):
+    """A text filter from a page's query: stripped, NUL bytes dropped, at most `max_length` long."""
+    return params.get(name, "").replace(NUL, "").strip()[:max_length]
+
+
 def scoped_object_or_404(queryset, **lookups):
     """The one object of an already scoped queryset, or 404 (also for a malformed id or code)."""
     try:
@@ -36,13 +45,29 @@ def scoped_object_or_404(queryset, **lookups):
         raise Http404 from None
 
 
+def nul_params(params):
+    """The names of the query parameters whose name or value holds a NUL byte (PostgreSQL refuses
+    them in any text comparison, so a search or filter would fail deep in the database)."""
+    return sorted({key for key, values in params.lists() if NUL in key or any(NUL in v for v in values)})
+
+
 class ScopedMixin:
-    """`visible(user)` is the only way a scoped endpoint reads; the lookup value is parsed first."""
+    """`visible(user)` is the only way a scoped endpoint reads; the lookup value is parsed first, and
+    a query parameter holding a NUL byte is a 400 on that parameter."""
 
     lookup_value_regex = "[0-9]+"
 
     def visible(self, user):
         raise NotImplementedError(f"{type(self).__name__} must say what a user may see: define visible(user).")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        bad = nul_params(request.query_params)
+        if bad:
+            raise ValidationError(
+                {key.replace(NUL, "") or "query": [ErrorDetail(_("A NUL character is not allowed."), code="null_character")]
+                 for key in bad}
+            )
 
     def get_queryset(self):
         return self.visible(self.request.user)

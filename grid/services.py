@@ -1,5 +1,9 @@
 """Every write to the grid registers goes through here, inside a transaction.
 
+Each service checks its actor's right itself (`grid.access.may` with `GRID_ACTIONS`, the node in the
+actor's scope); `actor=None` is the system (commands, the demo, imports a command runs). A refusal is
+a `common.errors.Denied` with a code: `outside_scope`, `role_not_allowed`, `street_for_administrators`.
+
 Tree writes also take one lock per database (a PostgreSQL transaction-level advisory lock; SQLite
 serialises writers itself), so concurrent edits can never interleave their lft/rght updates.
 """
@@ -12,9 +16,12 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from common import registry
+from common.errors import Denied, Errors, invalid
 
+from . import access
 from .models import (
     ChangeLog,
     GridNode,
@@ -29,6 +36,55 @@ from .models import (
 )
 
 TREE_LOCK_KEY = 0x6772_6964  # "grid"
+
+
+class _Unset:
+    def __repr__(self):
+        return "UNSET"
+
+
+UNSET = _Unset()  # an update's field that the caller leaves as it is
+
+
+def _given(**fields):
+    return {k: v for k, v in fields.items() if v is not UNSET}
+
+
+# --- who may write ----------------------------------------------------------------------------
+
+REFUSED = {
+    "node.change": gettext_lazy("Only the street staff edit the tree."),
+    "household.change": gettext_lazy("Only the street staff or the community secretary keep the households."),
+    "household.delete": gettext_lazy("Only the street staff delete households."),
+    "organisation.change": gettext_lazy("Only the street staff keep the organisations."),
+    "role.change": gettext_lazy("Only the street staff keep the rosters."),
+}
+
+
+def authorise(actor, action, *nodes, streets=False):
+    """Refuse `actor` unless they may do `action` (a key of grid.access.GRID_ACTIONS) on every one
+    of `nodes`. `actor` None is the system and may do everything. The nodes' current tree numbers
+    are read again, since an object loaded before an insert may hold stale ones.
+
+    The refusal says `outside_scope` when a node lies outside the actor's scope (with `streets`, the
+    nodes are streets and the scope is any role in them: a secretary sees the organisations of their
+    street), else `role_not_allowed`."""
+    if actor is None:
+        return
+    pks = {n.pk for n in nodes if n is not None}
+    fresh = list(GridNode.objects.filter(pk__in=pks).only("pk", "level", "tree_id", "lft", "rght").order_by())
+    if access.may_all(actor, action, fresh):
+        return
+    seen = access.works_in_street if streets else access.in_scope
+    if not all(seen(actor, n) for n in fresh):
+        raise Denied(_("This place is outside your grid."), code="outside_scope")
+    raise Denied(str(REFUSED[action]), code="role_not_allowed")
+
+
+def authorise_administrator(actor, message):
+    """Streets are created (and purged) by administrators only."""
+    if actor is not None and not (actor.is_authenticated and actor.is_superuser):
+        raise Denied(message, code="street_for_administrators")
 
 
 @contextmanager
@@ -94,31 +150,33 @@ def _apply(obj, fields, data):
 
 def check_placement(*, level, kind, parent):
     """The invariants of the tree that one node must keep with its parent; field-level errors."""
-    errors = {}
+    errors = Errors()
     if level not in Level.values:
-        errors["level"] = _("Unknown level.")
+        errors.add("level", _("Unknown level."), "unknown_level")
     elif kind not in kinds_for_level(level):
-        errors["kind"] = _("This kind is not allowed at this level.")
+        errors.add("kind", _("This kind is not allowed at this level."), "kind_not_allowed")
     if level == Level.STREET:
         if parent is not None:
-            errors["parent"] = _("A street is the root of its own tree and has no parent.")
+            errors.add("parent", _("A street is the root of its own tree and has no parent."), "street_has_no_parent")
     elif parent is None:
-        errors["parent"] = _("Only a street may be without a parent.")
+        errors.add("parent", _("Only a street may be without a parent."), "parent_required")
     elif parent.level == Level.MICROGRID:
-        errors["parent"] = _("A micro-grid is a leaf: nothing can hang under it.")
+        errors.add("parent", _("A micro-grid is a leaf: nothing can hang under it."), "microgrid_is_leaf")
     elif parent.level == Level.STREET and level != Level.COMMUNITY:
         # Everything below the street lives in a community; its registers are kept by community.
-        errors["parent"] = _("Only communities hang directly under a street.")
+        errors.add("parent", _("Only communities hang directly under a street."), "community_under_street")
     elif level in Level.values and level <= parent.level:
-        errors["level"] = _("A node must be at a deeper level than its parent.")
-    if errors:
-        raise ValidationError(errors)
+        errors.add("level", _("A node must be at a deeper level than its parent."), "level_not_deeper")
+    errors.raise_if_any()
 
 
 def node_create(*, actor=None, name, code, level, kind="", parent=None, boundary=None, floor_plan=None):
     with tree_lock():
         if parent is not None:
             parent = GridNode.objects.select_for_update().get(pk=parent.pk)
+            authorise(actor, "node.change", parent)
+        else:
+            authorise_administrator(actor, _("Only an administrator may create a street."))
         check_placement(level=level, kind=kind, parent=parent)
         node = GridNode(name=name, code=code, level=level, kind=kind, parent=parent, boundary=boundary)
         if floor_plan:
@@ -129,10 +187,12 @@ def node_create(*, actor=None, name, code, level, kind="", parent=None, boundary
         return node
 
 
-def node_update(*, actor=None, node, **data):
-    """Rename, re-code, re-kind or re-draw a node. Moving is `node_move`."""
+def node_update(*, actor=None, node, name=UNSET, code=UNSET, kind=UNSET, boundary=UNSET, floor_plan=UNSET):
+    """Rename, re-code, re-kind or re-draw a node (fields left UNSET stay). Moving is `node_move`."""
+    data = _given(name=name, code=code, kind=kind, boundary=boundary, floor_plan=floor_plan)
     with tree_lock():
         node = GridNode.objects.select_for_update().get(pk=node.pk)
+        authorise(actor, "node.change", node)
         if "kind" in data:
             check_placement(level=node.level, kind=data["kind"], parent=node.parent)
         changes = _apply(node, ("name", "code", "kind", "boundary", "floor_plan"), data)
@@ -150,9 +210,10 @@ def node_move(*, actor=None, node, parent):
     with tree_lock():
         node = GridNode.objects.select_for_update().get(pk=node.pk)
         parent = GridNode.objects.get(pk=parent.pk)
+        authorise(actor, "node.change", node, parent)
         check_placement(level=node.level, kind=node.kind, parent=parent)
-        if parent.tree_id == node.tree_id and node.lft <= parent.lft <= node.rght:
-            raise ValidationError({"parent": _("A node cannot move under itself or its own descendants.")})
+        if access.within(node, parent):
+            raise invalid("parent", _("A node cannot move under itself or its own descendants."), "move_under_itself")
         old_parent = node.parent
         node.move_to(parent, "last-child")
         node.refresh_from_db()
@@ -199,17 +260,21 @@ def node_delete(*, actor=None, node):
     """Delete a node and its subtree; refused while households or role assignments hang in it."""
     with tree_lock():
         node = GridNode.objects.select_for_update().get(pk=node.pk)
+        authorise(actor, "node.change", node)
         subtree = node.get_descendants(include_self=True)
         if Household.objects.filter(grid__in=subtree).exists():
-            raise ValidationError(_("This subtree still has households; move or delete them first."))
+            raise ValidationError(_("This subtree still has households; move or delete them first."),
+                                  code="subtree_in_use")
         for model in scoped_row_models():  # issues, patrol plans, work logs… keep their place
             if model.objects.filter(**{f"{scope_node_field(model)}__in": subtree}).exists():
                 raise ValidationError(_("This subtree still has %s; it cannot be deleted.")
-                                      % model._meta.verbose_name_plural)
+                                      % model._meta.verbose_name_plural, code="subtree_in_use")
         if RoleAssignment.objects.filter(node__in=subtree).exists():
-            raise ValidationError(_("This subtree still has roster entries; end and remove them first."))
+            raise ValidationError(_("This subtree still has roster entries; end and remove them first."),
+                                  code="subtree_in_use")
         if Organisation.objects.filter(street=node).exists():
-            raise ValidationError(_("Organisations are registered with this street; remove them first."))
+            raise ValidationError(_("Organisations are registered with this street; remove them first."),
+                                  code="subtree_in_use")
         _log(actor=actor, obj=node, action=ChangeLog.Action.DELETE, changes={"code": node.code, "name": node.name})
         node.delete()
 
@@ -226,13 +291,16 @@ def tree_build(*, actor=None, rows):
         parent_codes = {r["parent_code"] for r in rows if r.get("parent_code")}
         for n in GridNode.objects.filter(code__in=parent_codes):
             known[n.code] = n
+        authorise(actor, "node.change", *known.values())
+        if any(not r.get("parent_code") for r in rows):
+            authorise_administrator(actor, _("Only an administrator may create a street."))
         next_tree = (GridNode.objects.aggregate(m=Max("tree_id"))["m"] or 0) + 1
         touched = set()
         pending = list(rows)
         while pending:
             batch = [r for r in pending if not r.get("parent_code") or r["parent_code"] in known]
             if not batch:
-                raise ValidationError(_("Some parent codes are unknown or form a cycle."))
+                raise ValidationError(_("Some parent codes are unknown or form a cycle."), code="unknown_parent")
             nodes = []
             for r in batch:
                 parent = known.get(r.get("parent_code") or "")
@@ -299,16 +367,18 @@ def scope_columns(grid):
 
 def check_household_grid(grid):
     if grid.level != Level.MICROGRID:
-        raise ValidationError({"grid": _("A household belongs to a micro-grid.")})
+        raise invalid("grid", _("A household belongs to a micro-grid."), "household_on_microgrid")
     street, community = scope_columns(grid)
     if community is None:
-        raise ValidationError({"grid": _("This micro-grid is not inside a community.")})
+        raise invalid("grid", _("This micro-grid is not inside a community."), "outside_community")
     return street, community
 
 
-def household_create(*, actor=None, tags=(), **data):
+def household_create(*, actor=None, grid, head, building="", unit="", room="", phone="", members=1, tags=()):
     with tree_lock(shared=True):
-        household = Household(**{k: v for k, v in data.items() if k in HOUSEHOLD_FIELDS})
+        authorise(actor, "household.change", grid)
+        household = Household(grid=grid, head=head, building=building, unit=unit, room=room, phone=phone,
+                              members=members)
         household.street, household.community = check_household_grid(household.grid)
         household.full_clean()
         household.save()
@@ -321,9 +391,13 @@ def household_create(*, actor=None, tags=(), **data):
         return household
 
 
-def household_update(*, actor=None, household, tags=None, **data):
+def household_update(*, actor=None, household, grid=UNSET, building=UNSET, unit=UNSET, room=UNSET, head=UNSET,
+                     phone=UNSET, members=UNSET, tags=None):
+    """Change a household (fields left UNSET stay; `tags` None leaves the tags)."""
+    data = _given(grid=grid, building=building, unit=unit, room=room, head=head, phone=phone, members=members)
     with tree_lock(shared=True):
         household = Household.objects.select_for_update().get(pk=household.pk)
+        authorise(actor, "household.change", household.grid, data.get("grid"))
         changes = _apply(household, HOUSEHOLD_FIELDS, data)
         if "grid" in changes:
             household.street, household.community = check_household_grid(household.grid)
@@ -342,6 +416,7 @@ def household_update(*, actor=None, household, tags=None, **data):
 
 def household_delete(*, actor=None, household):
     with transaction.atomic():
+        authorise(actor, "household.delete", household.grid)
         _log(actor=actor, obj=household, action=ChangeLog.Action.DELETE, changes={"head": household.head})
         household.delete()
 
@@ -349,15 +424,26 @@ def household_delete(*, actor=None, household):
 # --- organisations ----------------------------------------------------------------------------
 
 
-def organisation_save(*, actor=None, organisation=None, nodes=None, **data):
+def foreign_nodes(street, nodes):
+    """The codes of `nodes` that lie outside `street` (an organisation serves its own street only)."""
+    return [n.code for n in nodes if not access.same_street(n, street)]
+
+
+def organisation_save(*, actor=None, organisation=None, nodes=None, name=UNSET, kind=UNSET, phone=UNSET,
+                      street=UNSET):
+    """Register an organisation (`organisation` None) or change one (fields left UNSET stay; `nodes`
+    None leaves the places it serves)."""
+    data = _given(name=name, kind=kind, phone=phone, street=street)
     with transaction.atomic():
         org = organisation or Organisation()
+        authorise(actor, "organisation.change", org.street if org.street_id else None, data.get("street"), streets=True)
         changes = _apply(org, ("name", "kind", "phone", "street"), data)
         org.full_clean()
         if nodes is not None:
-            foreign = [n.code for n in nodes if n.tree_id != org.street.tree_id]
+            foreign = foreign_nodes(org.street, nodes)
             if foreign:
-                raise ValidationError({"nodes": _("These nodes are in another street: %s") % ", ".join(foreign)})
+                raise invalid("nodes", _("These nodes are in another street: %s") % ", ".join(foreign),
+                              "nodes_in_another_street")
         created = org.pk is None
         org.save()
         if nodes is not None:
@@ -370,8 +456,10 @@ def organisation_save(*, actor=None, organisation=None, nodes=None, **data):
 
 def organisation_delete(*, actor=None, organisation):
     with transaction.atomic():
+        authorise(actor, "organisation.change", organisation.street, streets=True)
         if organisation.staff.exists():
-            raise ValidationError(_("People on the rosters belong to this organisation; end their roles first."))
+            raise ValidationError(_("People on the rosters belong to this organisation; end their roles first."),
+                                  code="organisation_in_use")
         _log(actor=actor, obj=organisation, action=ChangeLog.Action.DELETE, changes={"name": organisation.name})
         organisation.delete()
 
@@ -383,23 +471,25 @@ ROLE_FIELDS = ("user", "node", "role", "post", "organisation", "public_phone", "
 
 def check_role(ra, *, against_db=True):
     """The rules of one roster line; `against_db` also looks for a clashing open A post."""
-    errors = {}
+    errors = Errors()
+    # One code per rule: the level a role is appointed at, the posts, the organisation, the dates.
     if ra.role == Role.LEADER:
         if ra.node.level != Level.MICROGRID:
-            errors["node"] = _("A micro-grid leader is appointed to a micro-grid.")
+            errors.add("node", _("A micro-grid leader is appointed to a micro-grid."), "role_level")
         if ra.post not in (Post.A, Post.B):
-            errors["post"] = _("A micro-grid leader holds the A or the B post.")
+            errors.add("post", _("A micro-grid leader holds the A or the B post."), "leader_post_required")
     elif ra.post:
-        errors["post"] = _("Only micro-grid leaders hold an A or B post.")
+        errors.add("post", _("Only micro-grid leaders hold an A or B post."), "post_only_for_leaders")
     if ra.role == Role.STREET_STAFF and ra.node.level != Level.STREET:
-        errors["node"] = _("Street staff are appointed at the street.")
+        errors.add("node", _("Street staff are appointed at the street."), "role_level")
     if ra.role == Role.SECRETARY and ra.node.level != Level.COMMUNITY:
-        errors["node"] = _("A community party secretary is appointed at a community.")
+        errors.add("node", _("A community party secretary is appointed at a community."), "role_level")
     if ra.role == Role.PROPERTY_STAFF:
         if ra.organisation is None or ra.organisation.kind != "property":
-            errors["organisation"] = _("Property company staff must name their property company.")
+            errors.add("organisation", _("Property company staff must name their property company."),
+                       "property_company_required")
     if ra.end and ra.end < ra.start:
-        errors["end"] = _("The end date is before the start date.")
+        errors.add("end", _("The end date is before the start date."), "end_before_start")
     if against_db and ra.role == Role.LEADER and ra.post == Post.A:
         # Two A posts on one micro-grid may not overlap in time (open ends count as forever); the
         # handover day, when one ends and the next starts, is shared.
@@ -408,13 +498,14 @@ def check_role(ra, *, against_db=True):
         if ra.end is not None:
             clash = clash.filter(start__lt=ra.end)
         if clash.exists():
-            errors["post"] = _("This micro-grid already has an A-post leader; end that appointment first.")
-    if errors:
-        raise ValidationError(errors)
+            errors.add("post", _("This micro-grid already has an A-post leader; end that appointment first."),
+                       "a_post_taken")
+    errors.raise_if_any()
 
 
 def role_assign(*, actor=None, user, node, role, post="", organisation=None, public_phone="", start=None, end=None):
     with transaction.atomic():
+        authorise(actor, "role.change", node)
         # Lock the node so two A-post appointments to one micro-grid cannot both pass the check.
         GridNode.objects.select_for_update().filter(pk=node.pk).first()
         ra = RoleAssignment(
@@ -431,9 +522,14 @@ def role_assign(*, actor=None, user, node, role, post="", organisation=None, pub
         return ra
 
 
-def role_update(*, actor=None, assignment, **data):
+def role_update(*, actor=None, assignment, user=UNSET, node=UNSET, role=UNSET, post=UNSET, organisation=UNSET,
+                public_phone=UNSET, start=UNSET, end=UNSET):
+    """Change a roster line (fields left UNSET stay)."""
+    data = _given(user=user, node=node, role=role, post=post, organisation=organisation, public_phone=public_phone,
+                  start=start, end=end)
     with transaction.atomic():
         ra = RoleAssignment.objects.select_for_update().get(pk=assignment.pk)
+        authorise(actor, "role.change", ra.node, data.get("node"))
         GridNode.objects.select_for_update().filter(pk=data.get("node", ra.node).pk).first()
         changes = _apply(ra, ROLE_FIELDS, data)
         ra.full_clean(validate_constraints=False)
@@ -450,6 +546,7 @@ def role_end(*, actor=None, assignment, end=None):
 
 def role_delete(*, actor=None, assignment):
     with transaction.atomic():
+        authorise(actor, "role.change", assignment.node)
         _log(actor=actor, obj=assignment, action=ChangeLog.Action.DELETE,
              changes={"user": assignment.user.username, "node": assignment.node.code, "role": assignment.role})
         assignment.delete()
@@ -483,6 +580,7 @@ def households_bulk_create(*, actor=None, rows, batch_size=2000):
     tags) with bulk inserts; street and community come from one look-up of the micro-grids' paths."""
     with tree_lock(shared=True):
         grids = {r["grid"].pk: r["grid"] for r in rows}
+        authorise(actor, "household.change", *grids.values())
         columns = scope_columns_bulk(grids.values())
         objs = []
         for r in rows:
@@ -523,7 +621,7 @@ def scope_columns_bulk(grids):
                 else:
                     community = pk
         if community is None:
-            raise ValidationError({"grid": _("Micro-grid %s is not inside a community.") % g.code})
+            raise invalid("grid", _("Micro-grid %s is not inside a community.") % g.code, "outside_community")
         out[g.pk] = (street, community)
     return out
 
@@ -574,6 +672,7 @@ def roles_bulk_assign(*, actor=None, assignments):
     """Insert many roster lines (unsaved RoleAssignment objects) at once. Each is checked by the same
     rules as `role_assign`; a clash of open A posts is refused by the database's unique constraint."""
     with transaction.atomic():
+        authorise(actor, "role.change", *{ra.node for ra in assignments})
         for ra in assignments:
             ra.post = ra.post or ""
             check_role(ra, against_db=False)
@@ -587,6 +686,7 @@ def roles_bulk_assign(*, actor=None, assignments):
 def street_purge(*, actor=None, street):
     """Remove a whole street: its households, roster lines, organisations and nodes (the demo's
     rebuild). Users stay; they may hold roles elsewhere."""
+    authorise_administrator(actor, _("Only an administrator may remove a street."))
     with tree_lock():
         subtree = GridNode.objects.filter(tree_id=street.tree_id)
         # Upper apps first: their rows may point at the ledger's and the registers' rows.

@@ -4,11 +4,12 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from . import selectors
 from .models import CareTag, Level, mask_phone
+from .scoped import query_text, scoped_object_or_404
 
 HOUSEHOLDS_PER_PAGE = 50
 
@@ -41,10 +42,10 @@ def home(request):
 def microgrid(request, code):
     """A micro-grid's households, searchable and filterable by care tag; phones masked."""
     user = request.user
-    node = get_object_or_404(selectors.visible_nodes(user), code=code, level=Level.MICROGRID)
+    node = scoped_object_or_404(selectors.visible_nodes(user), code=code, level=Level.MICROGRID)
     households = selectors.visible_households(user).filter(grid=node).prefetch_related("tags")
-    q = request.GET.get("q", "").strip()
-    tag = request.GET.get("tag", "")
+    q = query_text(request.GET, "q")
+    tag = query_text(request.GET, "tag")
     if q:
         households = households.filter(Q(head__icontains=q) | Q(room__icontains=q))
     if tag:

@@ -407,16 +407,28 @@ def test_only_an_administrator_creates_a_street(world):
 
 
 def test_tree_import_is_scoped_to_the_actor(world):
-    secretary = world.a.secretary
     ok = [{"code": "CA-R2", "name": "小区", "level": "compound", "kind": "settlement", "parent_code": "CA"}]
-    assert excel.import_tree(sheet(excel.TREE, ok), actor=secretary) == 1
+    assert excel.import_tree(sheet(excel.TREE, ok), actor=world.staff) == 1
     assert tree_faults() == []
-    # Community B exists, but not for the secretary of A: as unknown as a code that does not exist.
+    # Street ST exists, but not for the staff of another street: as unknown as a code that does not exist.
+    other = node(name="别街", code="S2")
+    other_staff = RoleFactory(node=other, role=Role.STREET_STAFF).user
     bad = [{"code": "CB-R2", "name": "小区", "level": "compound", "kind": "settlement", "parent_code": "CB"}]
-    errors = failed(excel.import_tree, sheet(excel.TREE, bad), secretary)
+    errors = failed(excel.import_tree, sheet(excel.TREE, bad), other_staff)
     assert has_error(errors, 2, label(excel.TREE, "parent_code"), "Unknown parent code CB")
     assert not GridNode.objects.filter(code="CB-R2").exists()
     assert tree_faults() == []
+
+
+def test_a_secretary_may_not_import_tree_nodes(world):
+    # Only the street staff edit the tree (the tree service checks it, whoever calls it).
+    from common.errors import Denied
+
+    ok = [{"code": "CA-R2", "name": "小区", "level": "compound", "kind": "settlement", "parent_code": "CA"}]
+    with pytest.raises(Denied) as e:
+        excel.import_tree(sheet(excel.TREE, ok), actor=world.a.secretary)
+    assert e.value.code == "role_not_allowed"
+    assert not GridNode.objects.filter(code="CA-R2").exists()
 
 
 # --- households -------------------------------------------------------------------------------
@@ -649,7 +661,9 @@ def test_columns_in_any_order_with_extra_columns_and_raw_keys(world, admin_user)
 
 
 def test_too_many_rows(world, admin_user, monkeypatch):
-    monkeypatch.setattr(excel, "MAX_ROWS", 2)
+    from common import excel as common_excel  # the reader is the framework's
+
+    monkeypatch.setattr(common_excel, "MAX_ROWS", 2)
     rows = [dict(GOOD_HOUSEHOLD, room=str(i)) for i in range(3)]
     errors = failed(excel.import_households, sheet(excel.HOUSEHOLDS, rows), admin_user)
     assert [e.row for e in errors] == [4] and "Too many rows" in errors[0].reason
