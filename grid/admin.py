@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 from mptt.admin import MPTTModelAdmin
 
+from common.admin import CleanQueryMixin
 from common.excel import xlsx_response
 
 from . import access, excel, selectors, services
@@ -28,7 +29,7 @@ from .models import (
     VacantMicrogrid,
     mask_phone,
 )
-from .scoped import NUL, nul_params
+from .scoped import NUL
 from .uploads import check_image
 
 admin.site.site_header = _("Micro-grid governance")
@@ -94,20 +95,19 @@ class ActiveRoleFilter(admin.SimpleListFilter):
 
 
 class NotFoundMixin:
-    """An object outside the user's scope (or a malformed id) answers 404, as everywhere else, not a
-    redirect; a NUL byte in a changelist's query is a 400, and is dropped from a search, since
-    PostgreSQL refuses it in any text comparison."""
+    """An object outside the user's scope answers 404, as everywhere else, not a redirect."""
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         raise Http404
 
-    def changelist_view(self, request, extra_context=None):
-        if nul_params(request.GET):
-            raise BadRequest(_("A NUL character is not allowed."))
-        return super().changelist_view(request, extra_context)
+
+class CleanSearchMixin:
+    """No NUL byte of a search term reaches PostgreSQL (which refuses it in any text comparison): it
+    is dropped, in the changelist's search and in the autocomplete of the forms' choice fields. (A
+    changelist's query holding one is an incorrect lookup: common.admin.CleanQueryMixin, which each
+    register lists first.)"""
 
     def get_search_results(self, request, queryset, search_term):
-        # The changelist's search box and the autocomplete of the forms' choice fields.
         return super().get_search_results(request, queryset, search_term.replace(NUL, ""))
 
 
@@ -124,7 +124,7 @@ class ReadOnlyMixin:
         return False
 
 
-class ScopedAdmin(NotFoundMixin, admin.ModelAdmin):
+class ScopedAdmin(CleanSearchMixin, NotFoundMixin, admin.ModelAdmin):
     """Changelists, change pages and choice lists restricted by the scope helper."""
 
     scope_via = None
@@ -258,7 +258,7 @@ class NodeForm(forms.ModelForm):
 
 
 @admin.register(GridNode)
-class GridNodeAdmin(ExcelMixin, ScopedAdmin, MPTTModelAdmin):
+class GridNodeAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin, MPTTModelAdmin):
     register = "tree"
     change_list_template = "admin/grid/gridnode_change_list.html"
     form = NodeForm
@@ -368,7 +368,7 @@ class HouseholdForm(forms.ModelForm):
 
 
 @admin.register(Household)
-class HouseholdAdmin(ExcelMixin, PhoneMaskingMixin, ScopedAdmin):
+class HouseholdAdmin(CleanQueryMixin, ExcelMixin, PhoneMaskingMixin, ScopedAdmin):
     register = "households"
     form = HouseholdForm
     scope_via = "grid"
@@ -430,7 +430,7 @@ class OrganisationForm(forms.ModelForm):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(ExcelMixin, ScopedAdmin):
+class OrganisationAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin):
     register = "organisations"
     form = OrganisationForm
     list_display = ["name", "kind", "phone", "street"]
@@ -476,7 +476,7 @@ class RosterForm(forms.ModelForm):
 
 
 @admin.register(RoleAssignment)
-class RoleAssignmentAdmin(ExcelMixin, ScopedAdmin):
+class RoleAssignmentAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin):
     register = "roster"
     scope_via = "node"
     form = RosterForm
@@ -520,7 +520,7 @@ class RoleAssignmentAdmin(ExcelMixin, ScopedAdmin):
 
 
 @admin.register(CareTag)
-class CareTagAdmin(NotFoundMixin, admin.ModelAdmin):
+class CareTagAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, admin.ModelAdmin):
     """One list for every street: only administrators change it."""
 
     list_display = ["code", "name"]
@@ -536,7 +536,7 @@ class CareTagAdmin(NotFoundMixin, admin.ModelAdmin):
 
 
 @admin.register(ChangeLog)
-class ChangeLogAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ChangeLogAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: the log is append-only."""
 
     list_display = ["time", "actor", "model", "object_id", "action", "changes"]
@@ -555,7 +555,7 @@ class ChangeLogAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(NotFoundMixin, PhoneMaskingMixin, BaseUserAdmin):
+class UserAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, PhoneMaskingMixin, BaseUserAdmin):
     list_display = ["username", "name", "is_staff", "is_active", "last_login"]
     search_fields = ["username", "name"]
     fieldsets = (
@@ -596,7 +596,7 @@ class UserAdmin(NotFoundMixin, PhoneMaskingMixin, BaseUserAdmin):
         return mask_phone(user.phone)
 
 
-class ReadOnlyViewAdmin(NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ReadOnlyViewAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
     """A register that is a view of others: listed and exported here, edited where it lives."""
 
     def get_changelist(self, request, **kwargs):

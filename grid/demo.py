@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from common import registry
 
 from . import services
+from .access import same_street_q
 from .models import CareTag, GridNode, Kind, Level, OrgKind, Organisation, Post, Role, RoleAssignment
 
 DEMO_PASSWORD = "jinyuan2023"
@@ -206,7 +207,7 @@ def build_street(*, seed=2023, code="JY", name="晋原街道", stdout=None):
     password = make_password(DEMO_PASSWORD)
     with transaction.atomic():
         services.tree_build(rows=plan.rows)
-        nodes = {n.code: n for n in GridNode.objects.filter(tree_id=GridNode.objects.get(code=code).tree_id)}
+        nodes = {n.code: n for n in GridNode.objects.filter(same_street_q(GridNode.objects.get(code=code)))}
         street = nodes[code]
 
         # Households: 54,707 spread over the residential and settlement micro-grids.

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from grid import services
+from grid.access import same_street_q
 from grid.models import GridNode, Organisation, Post, Role
 
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"No node with code {node_code!r}.")
         org = None
         if organisation:
-            org = Organisation.objects.filter(name=organisation, street__tree_id=node.tree_id).first()
+            org = Organisation.objects.filter(same_street_q(node, "street"), name=organisation).first()
             if org is None:
                 raise CommandError(f"No organisation named {organisation!r} in this street.")
         try:
