@@ -18,6 +18,7 @@ page's context), `views.py` (the action form and the export); this module regist
 import datetime
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
@@ -27,6 +28,7 @@ from django.utils import dateformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from common.admin import CleanQueryMixin
 from common.forms import ServiceFormMixin, error_text
 from grid import selectors as grid_selectors
 from grid.admin import NotFoundMixin, ReadOnlyMixin, ScopedAdmin
@@ -39,7 +41,7 @@ from .presentation import IssueColumns, IssueSubtreeFilter, OverdueFilter
 
 
 @admin.register(Issue)
-class IssueAdmin(views.CleanQueryMixin, ServiceFormMixin, IssueColumns, ScopedAdmin):
+class IssueAdmin(CleanQueryMixin, ServiceFormMixin, IssueColumns, ScopedAdmin):
     """Scoped by `Issue.objects.restrict` (issues.selectors.visible_issues): the user's subtrees plus,
     for property-company staff and named handlers, what is assigned to their company or to them."""
 
@@ -140,7 +142,7 @@ class IssueAdmin(views.CleanQueryMixin, ServiceFormMixin, IssueColumns, ScopedAd
 
 
 @admin.register(Category)
-class CategoryAdmin(views.CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+class CategoryAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
     """Street staff keep the categories; a category in use cannot be deleted (its issues protect it),
     only set inactive, which takes it off the report forms."""
 
@@ -152,7 +154,7 @@ class CategoryAdmin(views.CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
 
 
 @admin.register(CalendarOverride)
-class CalendarOverrideAdmin(views.CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+class CalendarOverrideAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
     """Corrections to the statutory calendar; every deadline computed after a change uses them."""
 
     list_display = ["date", "weekday", "workday", "statutory", "note"]
@@ -160,6 +162,14 @@ class CalendarOverrideAdmin(views.CleanQueryMixin, NotFoundMixin, admin.ModelAdm
     search_fields = ["note"]
     date_hierarchy = "date"
     fields = ["date", "workday", "note"]
+
+    def get_changelist_instance(self, request):
+        # Django's drill-down reads the year as a C long: a huge one would be a 500, not "?e=1".
+        for part in ("year", "month", "day"):
+            value = request.GET.get(f"date__{part}")
+            if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 4):
+                raise IncorrectLookupParameters(f"date__{part}")
+        return super().get_changelist_instance(request)
 
     @admin.display(description=gettext_lazy("weekday"))
     def weekday(self, override):
@@ -174,7 +184,7 @@ class CalendarOverrideAdmin(views.CleanQueryMixin, NotFoundMixin, admin.ModelAdm
 
 
 @admin.register(Notification)
-class NotificationAdmin(views.CleanQueryMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
+class NotificationAdmin(CleanQueryMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: the outbox is written by the services and emptied by the Celery task. Failed
     messages can be sent again by the `retry` action (`services.notifications_retry`)."""
 

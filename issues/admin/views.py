@@ -2,44 +2,22 @@
 ledger. Both write or read through the services and selectors only."""
 
 from django.contrib import messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from common.excel import xlsx_response
+from common.admin import changelist_export
 from common.forms import add_service_errors, error_text
 from grid.access import parse_id
-from grid.scoped import nul_params
 
 from .. import excel, services, workflow
 from ..forms import ActionForm
 from ..models import Issue
 from .forms import rule_for_form
 from .presentation import action_label
-
-
-class CleanQueryMixin:
-    """A changelist (or export) asked with a NUL byte in its query — which PostgreSQL refuses in a
-    text filter or search — or with a date drill-down value no calendar has (Django's admin would
-    overflow on `?date__year=99999999999999999999`) answers 400 instead of failing."""
-
-    def changelist_view(self, request, extra_context=None):
-        return bad_query(request, self.date_hierarchy) or super().changelist_view(request, extra_context)
-
-
-def bad_query(request, date_field=None):
-    if nul_params(request.GET):
-        return HttpResponseBadRequest(_("Null characters are not allowed."))
-    if date_field:
-        for part in ("year", "month", "day"):
-            value = request.GET.get(f"{date_field}__{part}")
-            if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 4):
-                return HttpResponseBadRequest(_("Enter a valid date."))
-    return None
 
 
 def action_view(model_admin, request, object_id, action):
@@ -104,13 +82,4 @@ def action_view(model_admin, request, object_id, action):
 
 def export_view(model_admin, request):
     """Exactly the rows the changelist's filters, search and date drill-down select, in its order."""
-    if not model_admin.has_view_permission(request):
-        raise PermissionDenied
-    refused = bad_query(request, model_admin.date_hierarchy)
-    if refused:
-        return refused
-    try:
-        cl = model_admin.get_changelist_instance(request)
-    except IncorrectLookupParameters:
-        return HttpResponseRedirect(reverse("admin:issues_issue_changelist") + "?e=1")
-    return xlsx_response(excel.export_ledger(request.user, cl.get_queryset(request)), "ledger")
+    return changelist_export(model_admin, request, lambda issues: excel.export_ledger(request.user, issues), "ledger")
