@@ -99,6 +99,19 @@ class CleanQueryMixin:
         return super().get_changelist_instance(request)
 
 
+class ReadOnlyMixin:
+    """For records nobody edits here: written by their jobs or services, read in the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class JobFilter(admin.SimpleListFilter):
     """The registered jobs by their labels (the table keeps their names)."""
 
@@ -113,7 +126,7 @@ class JobFilter(admin.SimpleListFilter):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(CleanQueryMixin, admin.ModelAdmin):
+class JobRunAdmin(CleanQueryMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: every run of a job (beat, command or the button here) leaves its record."""
 
     change_list_template = "admin/common/jobrun_change_list.html"
@@ -125,15 +138,6 @@ class JobRunAdmin(CleanQueryMixin, admin.ModelAdmin):
     fields = ["job_label", "month", "place", "trigger", "started_at", "finished_at", "outcome", "attempt",
               "result_line", "error"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         raise Http404  # another place's run, or none: not found, as everywhere

@@ -312,8 +312,8 @@ ProfileSerializer = inline_serializer("WorkProfile", {
 
 
 # --- monthly reports --------------------------------------------------------------------------
-# The report is a stored snapshot (MonthlyReport.data): it is answered as stored, picked key by key;
-# the serializers below describe it for the schema.
+# The report is a stored snapshot (MonthlyReport.data), read through `report.snapshot` and answered in
+# the shape it is stored in; the serializers below describe it for the schema.
 
 
 class MonthlyReportIssueSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ import logging
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -89,6 +90,81 @@ def planned_date(scenario, start, end):
     day = min(start + datetime.timedelta(days=scenario.planned_day - 1), end)
     days = calendar.workdays(day, end)
     return next((d for d in sorted(days) if days[d]), day)
+
+
+# --- reference data: scenarios and checklists ---------------------------------------------------
+
+
+def _keeps_reference(actor):
+    """The street staff keep the scenarios and checklists (street-wide data, like the ledger's categories)."""
+    if not actor or not actor.is_authenticated:
+        return False
+    return actor.is_superuser or RoleAssignment.objects.active().filter(user=actor, role=Role.STREET_STAFF).exists()
+
+
+def _check_keeper(actor):
+    if not _keeps_reference(actor):
+        raise Denied(_("Only the street staff keep the scenarios and checklists."), code="not_street_staff")
+
+
+def scenario_save(*, actor, scenario=None, categories=None, **data):
+    """Add or change an application scenario; the next monthly job plans it. `data` are the model's
+    fields (`levels` a list of grid levels), `categories` the issue categories its findings may use."""
+    _check_keeper(actor)
+    scenario = scenario or Scenario()
+    for name, value in data.items():
+        setattr(scenario, name, value)
+    scenario.full_clean()
+    with transaction.atomic():
+        scenario.save()
+        if categories is not None:
+            scenario.categories.set(categories)
+    return scenario
+
+
+def scenario_delete(*, actor, scenario):
+    """A scenario nobody planned yet (its plans protect it; one no longer wanted is set inactive)."""
+    _check_keeper(actor)
+    try:
+        scenario.delete()
+    except ProtectedError as e:
+        raise invalid("scenario", _("This scenario has plans; set it inactive instead."), "scenario_planned") from e
+
+
+def checklist_save(*, actor, template, name, items=(), removed=()):
+    """Add (`template` unsaved) or change a checklist template: its name, its new and changed items
+    (ChecklistItem objects with their group, text and order) and the items `removed`. An item a patrol
+    answered cannot go: its results protect it."""
+    _check_keeper(actor)
+    template.name = name
+    template.full_clean()
+    with transaction.atomic():
+        template.save()
+        for item in items:
+            if item.pk and item.template_id != template.pk:
+                raise invalid("items", _("Not an item of this checklist."), "not_in_checklist")
+            item.template = template
+            item.full_clean()
+            item.save()
+        for item in removed:
+            if item.template_id != template.pk:
+                continue
+            try:
+                with transaction.atomic():
+                    item.delete()
+            except ProtectedError as e:
+                raise invalid("items", _("An item answered on a patrol cannot be removed."), "item_answered") from e
+    return template
+
+
+def checklist_delete(*, actor, template):
+    """A checklist no scenario uses and no patrol answered (those protect it)."""
+    _check_keeper(actor)
+    try:
+        with transaction.atomic():
+            template.delete()
+    except ProtectedError as e:
+        raise invalid("template", _("This checklist is in use or answered on patrols."), "checklist_in_use") from e
 
 
 # --- the monthly plans ------------------------------------------------------------------------

@@ -53,6 +53,8 @@ def index(request):
     latest = reports.order_by("-month").values_list("month", flat=True).first()
     latest_reports = (list(reports.filter(month=latest).select_related("node").order_by("node__level", "node__code")
                            [:LATEST_REPORTS]) if latest else [])
+    for rep in latest_reports:
+        rep.summary = snapshot(rep).summary()
     rows = [{"plan": p, "patrol": getattr(p, "patrol", None)} for p in page]
     return render(request, "mobile/patrols/index.html", {
         "page": page, "rows": rows, "reports": latest_reports, "planned": PlanState.PLANNED,

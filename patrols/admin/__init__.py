@@ -22,10 +22,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from common.admin import CleanQueryMixin
+from common.forms import ServiceFormMixin
 from grid.admin import NotFoundMixin, ReadOnlyMixin, ScopedAdmin, SubtreeFilter
 from grid.models import Level, Role
 
-from .. import report, selectors
+from .. import report, selectors, services
 from ..models import (
     ChecklistItem,
     ChecklistTemplate,
@@ -41,7 +42,7 @@ from ..models import (
     WorkLog,
 )
 from . import views
-from .forms import ScenarioForm
+from .forms import SCENARIO_FIELDS, ScenarioForm
 from .presentation import issue_link, ledger_event, report_context
 
 
@@ -116,11 +117,30 @@ class ChecklistItemInline(admin.TabularInline):
 
 @admin.register(ChecklistTemplate)
 class ChecklistTemplateAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
-    """An item already answered on a patrol cannot be deleted (its results protect it)."""
+    """Written by `services.checklist_save` with its items (once the form and the items' rows are valid;
+    an item already answered on a patrol cannot be deleted: its results protect it)."""
 
     list_display = ["name", "item_count", "scenario_list"]
     search_fields = ["name"]
     inlines = [ChecklistItemInline]
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved with its items in save_related, by the service
+
+    def save_related(self, request, form, formsets, change):
+        items, removed = [], []
+        for formset in formsets:  # the one inline: the items
+            items += formset.save(commit=False)  # the new and changed rows, unsaved (and the change message)
+            removed += formset.deleted_objects
+        services.checklist_save(actor=request.user, template=form.instance, name=form.cleaned_data["name"],
+                                items=items, removed=removed)
+
+    def delete_model(self, request, obj):
+        services.checklist_delete(actor=request.user, template=obj)
+
+    def delete_queryset(self, request, queryset):
+        for template in queryset:
+            services.checklist_delete(actor=request.user, template=template)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(items_n=Count("items", distinct=True)).prefetch_related("scenarios")
@@ -135,8 +155,9 @@ class ChecklistTemplateAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
 
 
 @admin.register(Scenario)
-class ScenarioAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
-    """Application scenarios are data: a new or changed one is planned by the next monthly job."""
+class ScenarioAdmin(ServiceFormMixin, CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+    """Application scenarios are data: a new or changed one is planned by the next monthly job. Written
+    by `services.scenario_save` (the form's errors and the service's come back on the form)."""
 
     form = ScenarioForm
     list_display = ["name", "code", "template", "cadence", "level_list", "season", "planned_day", "active"]
@@ -153,6 +174,14 @@ class ScenarioAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # one at a time, with the protected plans shown
         return actions
+
+    def submit(self, request, form):
+        data = {name: form.cleaned_data[name] for name in SCENARIO_FIELDS if name in form.cleaned_data}
+        return services.scenario_save(actor=request.user, scenario=form.instance if form.instance.pk else None,
+                                      categories=data.pop("categories", None), **data)
+
+    def delete_model(self, request, obj):
+        services.scenario_delete(actor=request.user, scenario=obj)
 
     @admin.display(description=gettext_lazy("levels"))
     def level_list(self, scenario):

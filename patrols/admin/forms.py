@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
+from common.forms import ServiceForm
 from grid import selectors as grid_selectors
 from grid.access import parse_id
 from grid.models import Level
@@ -28,9 +29,14 @@ class IdsChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
-class ScenarioForm(forms.ModelForm):
+SCENARIO_FIELDS = ["name", "code", "template", "categories", "cadence", "levels", "starts_on", "ends_on",
+                   "planned_day", "active"]
+
+
+class ScenarioForm(ServiceForm):
     """`levels` is a JSON list on the model; here it is two checkboxes. Scenario.clean is the one
-    rule for it, and the season and planned day get field errors rather than a violated constraint."""
+    rule for it, and the season and planned day get field errors rather than a violated constraint.
+    Saving is `services.scenario_save`'s (ScenarioAdmin.submit)."""
 
     levels = forms.TypedMultipleChoiceField(
         label=gettext_lazy("levels"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
@@ -40,8 +46,7 @@ class ScenarioForm(forms.ModelForm):
 
     class Meta:
         model = Scenario
-        fields = ["name", "code", "template", "categories", "cadence", "levels", "starts_on", "ends_on",
-                  "planned_day", "active"]
+        fields = SCENARIO_FIELDS
         field_classes = {"categories": IdsChoiceField}
 
     def __init__(self, *args, **kwargs):

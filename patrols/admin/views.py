@@ -5,7 +5,6 @@ work-log export (the changelist's rows as a workbook)."""
 from collections import defaultdict
 
 from django.contrib import messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -14,7 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from common.excel import write_sheet, xlsx_response
+from common.admin import changelist_export
+from common.excel import write_sheet
 from common.forms import add_service_errors, error_text
 from grid.scoped import scoped_object_or_404
 from issues.selectors import visible_issues
@@ -118,11 +118,5 @@ def _put_errors(error, form, forms_by_row):
 
 def worklog_export(model_admin, request):
     """Exactly the rows the changelist's filters and search select, in its order."""
-    if not model_admin.has_view_permission(request):
-        raise PermissionDenied
-    try:
-        cl = model_admin.get_changelist_instance(request)
-    except IncorrectLookupParameters:
-        return HttpResponseRedirect(reverse("admin:patrols_worklog_changelist") + "?e=1")
-    data = write_sheet(_("work logs"), WORKLOG_SHEET, worklog_rows(cl.get_queryset(request)))
-    return xlsx_response(data, "worklogs")
+    return changelist_export(model_admin, request, lambda worklogs: write_sheet(
+        _("work logs"), WORKLOG_SHEET, worklog_rows(worklogs)), "worklogs")

@@ -286,6 +286,33 @@ def test_street_staff_add_a_checklist_with_its_items(client, patrolled, staff):
         ("消防", "消防通道畅通", 1), ("安全", "燃气管道无泄漏", 2)]
 
 
+def test_street_staff_change_a_checklist_and_answered_items_stay(client, patrolled, staff):
+    """Through `services.checklist_save`: a row edited, one removed; an answered item's row refuses to go."""
+    template = ChecklistTemplate.objects.create(name="节日值守检查表")
+    kept, gone = (template.items.create(group="消防", text=t, order=n) for n, t in ((1, "消防通道"), (2, "灭火器")))
+    client.force_login(staff)
+
+    def change(rows, name="节日值守检查表"):
+        data = {"name": name, "items-TOTAL_FORMS": str(len(rows)), "items-INITIAL_FORMS": str(len(rows)),
+                "items-MIN_NUM_FORMS": "0", "items-MAX_NUM_FORMS": "1000"}
+        for i, (item, text, delete) in enumerate(rows):
+            data.update({f"items-{i}-id": str(item.pk), f"items-{i}-template": str(item.template_id),
+                         f"items-{i}-order": str(item.order), f"items-{i}-group": item.group,
+                         f"items-{i}-text": text})
+            if delete:
+                data[f"items-{i}-DELETE"] = "on"
+        return client.post(url("checklisttemplate", "change", item.template_id), data)
+
+    response = change([(kept, "消防通道畅通", False), (gone, gone.text, True)], name="节日检查表")
+    assert response.status_code == 302
+    template.refresh_from_db()
+    assert template.name == "节日检查表" and list(template.items.values_list("text", flat=True)) == ["消防通道畅通"]
+    answered = patrolled.scenario.template.items.first()  # patrols A and B answered it
+    response = change([(answered, answered.text, True)], name=answered.template.name)
+    assert response.status_code == 200
+    assert answered.template.items.filter(pk=answered.pk).exists()
+
+
 # --- the analysis meeting ----------------------------------------------------------------------------
 
 

@@ -192,3 +192,44 @@ def test_reports_are_made_for_communities_and_streets_only(world):
 def test_the_report_takes_a_fixed_number_of_queries(month_of_work, django_assert_max_num_queries):
     with django_assert_max_num_queries(25):
         services.report_generate(node=month_of_work.street, month=MONTH)
+
+
+# --- reading a stored report back ---------------------------------------------------------------
+
+
+def test_the_snapshot_reads_back_what_was_stored(month_of_work):
+    from patrols.report import snapshot
+
+    w = month_of_work
+    rep = services.report_generate(node=w.street, month=MONTH)
+    snap = snapshot(rep)
+    data = rep.data
+    # What the API answers is what was stored, row for row.
+    assert [r.as_data() for r in snap.open] == data["handling"]["open"]
+    assert [r.as_data() for r in snap.difficult] == data["analysis"]["difficult"]
+    assert [r.as_data() for r in snap.common] == data["analysis"]["common"]
+    assert [c.as_data() for c in snap.communities] == data["communities"]
+    assert snap.by_state == data["handling"]["by_state"] and snap.patrols.as_data() == data["patrols"]
+    # Typed: times are aware datetimes, labels come with the rows.
+    overdue = next(r for r in snap.overdue if r.id == w.r["overdue"].pk)
+    assert overdue.due_at == Issue.objects.get(pk=w.r["overdue"].pk).due_at
+    assert str(overdue.supervision_label) == str(Supervision.RED.label)
+    difficult = {r.id: r for r in snap.difficult}
+    assert "stale" in difficult[w.r["stale"].pk].reasons and difficult[w.r["stale"].pk].reason_labels
+    assert snap.summary()["overdue"] == len(data["handling"]["overdue"]) and snap.is_roll_up
+
+
+def test_an_older_or_damaged_snapshot_reads_as_empty_not_as_an_error(world):
+    from patrols.report import snapshot
+
+    rep = MonthlyReport.objects.create(node=world.a.community, street=world.street, community=world.a.community,
+                                       month=MONTH, data={"handling": {"open": [{"id": 7, "due_at": "soon"}]}})
+    snap = snapshot(rep)
+    assert (snap.found, snap.solved_on_spot, snap.common, snap.difficult, snap.communities) == (0, 0, (), (), None)
+    assert snap.open[0].id == 7 and snap.open[0].due_at is None and snap.open[0].number == ""
+    assert set(snap.by_state) == set(State.values) and not any(snap.by_state.values())
+    assert snap.patrols.plans == 0 and snap.states() == [] and not snap.is_roll_up
+    MonthlyReport.objects.filter(pk=rep.pk).update(data=[])
+    rep.refresh_from_db()
+    assert snapshot(rep).summary() == dict.fromkeys(
+        ("found", "solved_on_spot", "open", "overdue", "common", "difficult", "plans", "done", "missed"), 0)

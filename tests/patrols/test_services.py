@@ -393,3 +393,43 @@ def test_only_the_secretary_or_street_staff_record_meetings(meeting_setup):
     with pytest.raises(ValidationError) as e:
         services.meeting_record(actor=w.a.secretary, report_id=w.report.pk, held_on=timezone.localdate(), minutes="y")
     assert "report" in e.value.message_dict
+
+
+# --- reference data ----------------------------------------------------------------------------
+
+
+def test_street_staff_keep_the_scenarios_and_checklists(walk):
+    from patrols.models import ChecklistItem, ChecklistTemplate, Scenario
+
+    w = walk
+    template = services.checklist_save(actor=w.staff, template=ChecklistTemplate(), name="汛期检查表", items=[
+        ChecklistItem(group="排水", text="雨水井畅通", order=1), ChecklistItem(group="排水", text="地下室无积水", order=2)])
+    s = services.scenario_save(actor=w.staff, code="flood", name="汛期巡查", template=template, levels=[2],
+                               categories=[category("facilities")])
+    assert (s.template, s.levels, list(s.categories.values_list("code", flat=True))) == (template, [2], ["facilities"])
+    first, second = template.items.all()
+    first.text = "雨水井无堵塞"
+    services.checklist_save(actor=w.staff, template=template, name="汛期检查表", items=[first], removed=[second])
+    assert list(template.items.values_list("text", flat=True)) == ["雨水井无堵塞"]
+    # An answered item stays; a planned scenario stays (set it inactive instead).
+    answered = w.items[0]
+    record(w, actor=w.a.secretary)
+    with pytest.raises(ValidationError) as e:
+        services.checklist_save(actor=w.staff, template=w.plan.scenario.template, name=w.plan.scenario.template.name,
+                                removed=[answered])
+    assert e.value.error_dict["items"][0].code == "item_answered"
+    with pytest.raises(ValidationError) as e:
+        services.scenario_delete(actor=w.staff, scenario=w.plan.scenario)
+    assert e.value.error_dict["scenario"][0].code == "scenario_planned"
+    # The model's own rules, with their fields.
+    with pytest.raises(ValidationError) as e:
+        services.scenario_save(actor=w.staff, scenario=s, levels=[5])
+    assert e.value.error_dict["levels"][0].code == "invalid_levels"
+    # Nobody else keeps them.
+    for actor in (w.a.secretary, w.a.leader):
+        with pytest.raises(PermissionDenied) as e:
+            services.scenario_save(actor=actor, scenario=s, name="改名")
+        assert e.value.code == "not_street_staff"
+        with pytest.raises(PermissionDenied):
+            services.checklist_delete(actor=actor, template=template)
+    assert Scenario.objects.get(pk=s.pk).name == "汛期巡查" and ChecklistTemplate.objects.filter(pk=template.pk).exists()
