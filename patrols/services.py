@@ -126,7 +126,8 @@ def scenario_delete(*, actor, scenario):
     """A scenario nobody planned yet (its plans protect it; one no longer wanted is set inactive)."""
     _check_keeper(actor)
     try:
-        scenario.delete()
+        with transaction.atomic():
+            scenario.delete()
     except ProtectedError as e:
         raise invalid("scenario", _("This scenario has plans; set it inactive instead."), "scenario_planned") from e
 
