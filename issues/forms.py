@@ -58,7 +58,7 @@ class PhotosField(forms.FileField):
         one = super().clean
         files = [one(f, initial) for f in data if f] if isinstance(data, (list, tuple)) else ([one(data, initial)] if data else [])
         if len(files) > services.MAX_PHOTOS:
-            raise ValidationError(_("At most %(n)d photos.") % {"n": services.MAX_PHOTOS}, code="too_many")
+            raise ValidationError(_("At most %(n)d photos.") % {"n": services.MAX_PHOTOS}, code="too_many_photos")
         for f in files:
             check_image(f)
         return files
@@ -260,7 +260,7 @@ class ActionForm(ServiceErrorsMixin, forms.Form):
         number = self.cleaned_data["into"].strip()
         target = visible_issues(self.user).filter(number__iexact=number).values_list("pk", flat=True).first()
         if target is None:
-            raise ValidationError(_("No issue with that number in your grid."), code="unknown")
+            raise ValidationError(_("No issue with that number in your grid."), code="unknown_issue")
         return target
 
     def service_data(self):
