@@ -15,9 +15,9 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-# The reader and writer are the framework's (common.excel). Column and write_sheet stay importable
-# from here for the apps that still name them so (issues, patrols, incentives): plain re-exports.
-from common.excel import Column, ImportFailed, RowError, Sheet, read_sheet, write_sheet  # noqa: F401
+# The reader and writer are the framework's (common.excel); `grid.excel.Column`, `write_sheet`,
+# `ImportFailed` and `RowError` are those same objects, for whoever still names them from here.
+from common.excel import Column, ImportFailed, RowError, read_sheet, write_sheet
 
 from . import access, selectors, services
 from .models import (

@@ -1,9 +1,8 @@
 import pytest
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from grid.models import Level
-from tests.factories import HouseholdFactory, UserFactory
+from tests.factories import HouseholdFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -203,3 +203,21 @@ def test_a_saved_change_log_line_cannot_be_edited_or_deleted(w):
     with pytest.raises(ValueError, match="append-only"):
         line.delete()
     assert ChangeLog.objects.get(pk=line.pk).action == ChangeLog.Action.CREATE
+
+
+def test_the_admin_cannot_grant_more_than_the_role(client, w):
+    # Model permissions of the street staff's group, but the role of a secretary: the service refuses
+    # the tree write the admin form accepted, and nothing is written.
+    services.user_grant_admin(user=w.a.secretary, role=Role.STREET_STAFF)
+    client.force_login(w.a.secretary)
+    before = GridNode.objects.count()
+    response = client.post("/admin/grid/gridnode/add/", {
+        "name": "2栋", "code": "CA-R1-B2", "level": Level.BUILDING, "kind": "", "parent": w.a.compound.pk,
+        "boundary": ""})
+    assert response.status_code == 403
+    assert GridNode.objects.count() == before
+    # Households are the secretary's to keep: the same admin writes them.
+    response = client.post("/admin/grid/household/add/", {
+        "grid": w.a.mg2.pk, "head": "新户", "members": 2, "building": "", "unit": "", "room": "", "phone": ""})
+    assert response.status_code == 302
+    assert Household.objects.filter(head="新户", grid=w.a.mg2).exists()
