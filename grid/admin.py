@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 from mptt.admin import MPTTModelAdmin
 
-from common.admin import CleanQueryMixin
+from common.admin import CleanQueryMixin, ReadOnlyMixin  # ReadOnlyMixin: also for append-only logs and views
 from common.excel import xlsx_response
 
 from . import access, excel, selectors, services
@@ -109,19 +109,6 @@ class CleanSearchMixin:
 
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, search_term.replace(NUL, ""))
-
-
-class ReadOnlyMixin:
-    """For append-only logs and for registers that are views of others."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ScopedAdmin(CleanSearchMixin, NotFoundMixin, admin.ModelAdmin):
