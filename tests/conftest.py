@@ -6,19 +6,32 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
+from django.test.utils import override_settings
 from django.utils import translation
+from pytest_django.fixtures import validate_django_db
 
 from grid.models import Kind, Level, Post, Role
 from tests.factories import HouseholdFactory, OrganisationFactory, RoleFactory, UserFactory, care_tag, node
+# PHONE and watch are imported from here by the browser tests.
+from tests.support import PHONE, SHARED, builders_of, grant, shared_fixture, watch  # noqa: F401
 
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"]
-PHONE = {"width": 360, "height": 740}
+# Timed apart (`make test` runs them after the rest); the test files mark them `demo` themselves too.
+DEMO_TESTS = {"tests/grid/test_commands.py::test_seed_demo_reproduces_the_reference_figures_and_is_safe_to_rerun"}
+TRANSACTIONAL = pytest.StashKey[bool]()
+CHAIN = pytest.StashKey[tuple]()
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid in DEMO_TESTS:
+            item.add_marker(pytest.mark.demo)
+        item.stash[TRANSACTIONAL] = is_transactional(item)
+        item.stash[CHAIN] = builders_of(item)
+    items[:] = in_order(items)
     if not IN_CI:
         return
     # In CI nothing is skipped: a missing browser or database is a failure, said once and early.
@@ -26,6 +39,50 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError(f"CI needs Chromium at {CHROMIUM} for the browser tests.")
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise pytest.UsageError("CI runs the tests on PostgreSQL: set DATABASE_URL.")
+
+
+def is_transactional(item):
+    """Whether pytest-django runs the test as a TransactionTestCase (committing, then flushing)."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None:
+        transactional, reset_sequences, *_ = validate_django_db(marker)
+        if transactional or reset_sequences:
+            return True
+    return bool({"transactional_db", "live_server", "django_db_reset_sequences"} & set(item.fixturenames))
+
+
+def in_order(items):
+    """The modules in their order, each with its tests grouped by the shared data they use (tests without
+    any first), so a module builds each level of data once; transactional tests last, as Django's own
+    runner puts TransactionTestCase after TestCase: they cannot run inside the outer transaction, and
+    their flush removes what the data migrations wrote."""
+    modules, late = {}, []
+    for item in items:
+        if item.stash[TRANSACTIONAL]:
+            late.append(item)
+        else:
+            modules.setdefault(item.path, []).append(item)
+    ordered = []
+    for module_items in modules.values():
+        ordered += sorted(module_items, key=lambda i: tuple(b.order for b in i.stash[CHAIN]))
+    return ordered + late
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    # Before a test's own atomic opens (pytest-django's db fixtures all go through _django_db_helper),
+    # the outer transaction is made to hold exactly the shared data the test uses.
+    if fixturedef.argname == "_django_db_helper":
+        item = request.node
+        chain = () if item.stash.get(TRANSACTIONAL, True) else item.stash[CHAIN]
+        SHARED.enter(item, chain, request.getfixturevalue("django_db_blocker"))
+    return (yield)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SHARED.copies:
+        terminalreporter.write_line(
+            f"shared test data: levels built {SHARED.builds}, tests served copies {SHARED.copies}")
 
 
 @pytest.hookimpl(trylast=True)
@@ -36,9 +93,11 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(autouse=True, scope="session")
+def _fast_passwords():
+    # Once for the session: the shared data is built before any function-scoped fixture runs.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -65,15 +124,29 @@ def english(settings):
 
 
 @pytest.fixture
+def en(client, settings):
+    """A client reading the pages in English (the source strings), whatever the catalogue holds."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
+@pytest.fixture
 def postgres_only(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://…); CI runs it")
 
 
 @pytest.fixture
-def world(db):
+def media(settings, tmp_path):
+    """Uploads go to the test's own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@shared_fixture
+def world():
     """One street with two communities, A and B, each with a compound, a building, a unit, two
-    micro-grids and households; a leader on each micro-grid, a secretary per community, street staff."""
+    micro-grids and households; a leader on each micro-grid, a secretary per community, street staff.
+    Built once per module (tests.support.shared_fixture); each test gets its own copies."""
     street = node(name="测试街道", code="ST")
     w = SimpleNamespace(street=street)
     for key in ("a", "b"):
@@ -102,10 +175,11 @@ def world(db):
     return w
 
 
-@pytest.fixture
+@shared_fixture
 def ledger(world):
     """`world` plus the people of the ledger: a property-company worker of `world.property`, a party
-    branch member of community A, and issues in a few states on community A's first micro-grid."""
+    branch member of community A, and issues in a few states on community A's first micro-grid.
+    `world` and `ledger` are one object in a test that uses both."""
     from tests.factories import act, category, issue
 
     w = world
@@ -119,6 +193,35 @@ def ledger(world):
                      handler_org=w.property.pk)
     w.other = act(issue(w.b.mg1, w.b.leader), "record", w.b.leader)  # community B's
     return w
+
+
+# --- the admin's people, in their admin groups (a test module may define its own) ------------------
+
+
+@shared_fixture
+def superuser():
+    return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+@shared_fixture
+def staff(ledger):
+    """`ledger`'s street staff."""
+    return grant(ledger.staff, Role.STREET_STAFF)
+
+
+@shared_fixture
+def secretary(ledger):
+    return grant(ledger.a.secretary, Role.SECRETARY)
+
+
+@shared_fixture
+def secretary_b(ledger):
+    return grant(ledger.b.secretary, Role.SECRETARY)
+
+
+@shared_fixture
+def branch(ledger):
+    return grant(ledger.branch, Role.PARTY_BRANCH)
 
 
 # --- real Chromium (Playwright's sync API driving the system browser) ----------------------------
@@ -162,11 +265,3 @@ def phone(chromium):
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
-def watch(page, origin):
-    """Lists that fill with requests leaving the site and with failed responses."""
-    foreign, failed = [], []
-    page.on("request", lambda r: None if r.url.startswith((origin, "data:", "blob:")) else foreign.append(r.url))
-    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    return foreign, failed

@@ -1,5 +1,6 @@
 """Factories for every grid model; they write through the services like everything else."""
 
+import importlib
 import itertools
 
 import factory
@@ -91,9 +92,15 @@ class RoleFactory(factory.django.DjangoModelFactory):
         return services.role_assign(**kwargs)
 
 
+def _migration_rows(module, name):
+    """Rows a data migration writes (a flushing test removes them; the factories write them back alike)."""
+    return getattr(importlib.import_module(module), name)
+
+
 def care_tag(code):
     # get_or_create: transactional tests flush the tags the data migration wrote.
-    return CareTag.objects.get_or_create(code=code, defaults={"name": code})[0]
+    names = dict(_migration_rows("grid.migrations.0002_care_tags", "CARE_TAGS"))
+    return CareTag.objects.get_or_create(code=code, defaults={"name": names.get(code, code)})[0]
 
 
 # --- the ledger -------------------------------------------------------------------------------
@@ -103,8 +110,10 @@ def category(code="property_repair", **defaults):
     from issues.models import Category
 
     # get_or_create: transactional tests flush the categories the data migration wrote.
-    defaults = {"name": code, "group": "property", "deadline": 5, "deadline_unit": "days",
-                "handler_kind": "property", **defaults}
+    shipped = {row[0]: dict(zip(("name", "group", "deadline", "deadline_unit", "handler_kind"), row[1:]))
+               for row in _migration_rows("issues.migrations.0002_categories", "CATEGORIES")}
+    defaults = {**shipped.get(code, {"name": code, "group": "property", "deadline": 5, "deadline_unit": "days",
+                                     "handler_kind": "property"}), **defaults}
     return Category.objects.get_or_create(code=code, defaults=defaults)[0]
 
 
