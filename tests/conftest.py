@@ -53,9 +53,9 @@ def is_transactional(item):
 
 def in_order(items):
     """The modules in their order, each with its tests grouped by the shared data they use (tests without
-    any first), so a module builds each level of data once; transactional tests last, as Django's own
-    runner puts TransactionTestCase after TestCase: they cannot run inside the outer transaction, and
-    their flush removes what the data migrations wrote."""
+    any first), so a module builds each level of data once; transactional tests last, as Django's runner
+    and pytest-django's own ordering (which ran before this) put them: they cannot run inside the outer
+    transaction, and their flush removes what the data migrations wrote."""
     modules, late = {}, []
     for item in items:
         if item.stash[TRANSACTIONAL]:
