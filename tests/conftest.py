@@ -19,7 +19,8 @@ IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"]
-# Timed apart (`make test` runs them after the rest); the test files mark them `demo` themselves too.
+# Timed apart (`make test` runs them after the rest). Marked here until the test file marks the test
+# `@pytest.mark.demo` itself; then this set can go.
 DEMO_TESTS = {"tests/grid/test_commands.py::test_seed_demo_reproduces_the_reference_figures_and_is_safe_to_rerun"}
 TRANSACTIONAL = pytest.StashKey[bool]()
 CHAIN = pytest.StashKey[tuple]()
