@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import jobs, registry
+from .ids import parse_id
 from .forms import add_service_errors
 from .models import JobRun
 from .periods import month_label, parse_month
@@ -89,14 +90,73 @@ class RunJobForm(forms.Form):
         return data
 
 
+DATE_PARTS = {"year": (1, 9998), "month": (1, 12), "day": (1, 31)}
+
+
+def sees_phones(user):
+    """Whether `user` reads full phone numbers (grid sets the rule: the `grid.view_full_phone` right)."""
+    return bool(user is not None and registry.scope["can_see_phones"](user))
+
+
 class CleanQueryMixin:
-    """A changelist asked for with a NUL byte in its query (which PostgreSQL refuses in a string) is an
-    incorrect lookup, answered like any other: the admin's own "?e=1" page, never a 500."""
+    """Every admin's guard on what a request may ask, so none answers a 500 or reads what it may not:
+
+    - an object id is an ASCII id (`abc`, `0`, `１`, huge: 404, never an overflow);
+    - a NUL byte in the query (PostgreSQL refuses it in a string), or a date drill-down part out of
+      range (Django reads the year as a C long), is an incorrect lookup: the admin's "?e=1" page;
+    - the model's `phone_fields` (private phones) are never filtered, searched or sorted on by a user
+      without the phone right: `?phone__startswith=139` would read a masked number digit by digit."""
+
+    def get_object(self, request, object_id, from_field=None):
+        if from_field is None and parse_id(object_id) is None:
+            return None
+        return super().get_object(request, object_id, from_field)
 
     def get_changelist_instance(self, request):
         if any(NUL in key or NUL in value for key, values in request.GET.lists() for value in values):
             raise IncorrectLookupParameters("NUL in the query")
+        for key, value in request.GET.items():
+            part = key.rsplit("__", 1)[-1] if "__" in key else None
+            if part in DATE_PARTS:
+                low, high = DATE_PARTS[part]
+                if not (value.isascii() and value.isdigit() and len(value) <= 4 and low <= int(value) <= high):
+                    raise IncorrectLookupParameters(key)
         return super().get_changelist_instance(request)
+
+    def get_search_results(self, request, queryset, search_term):
+        # PostgreSQL refuses a NUL in any text comparison: dropped, in searches and autocompletes.
+        return super().get_search_results(request, queryset, search_term.replace(NUL, ""))
+
+    # -- private phones --
+
+    def hidden_phone_fields(self, request):
+        fields = tuple(getattr(self.model, "phone_fields", ()))
+        return () if not fields or sees_phones(request.user) else fields
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if request is not None and lookup.split("__")[0] in self.hidden_phone_fields(request):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_search_fields(self, request):
+        hidden = self.hidden_phone_fields(request)
+        return [f for f in super().get_search_fields(request) if f.lstrip("^=@").split("__")[0] not in hidden]
+
+    def get_sortable_by(self, request):
+        hidden = self.hidden_phone_fields(request)
+        return [f for f in super().get_sortable_by(request) if f not in hidden]
+
+
+class NotFoundMixin:
+    """An object that is unknown or outside the user's scope answers 404, as everywhere else, not a
+    redirect to the index."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404
+
+
+class BaseAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+    """The base of every register of the product (grid.admin.ScopedAdmin adds the scope)."""
 
 
 class ReadOnlyMixin:
@@ -126,7 +186,7 @@ class JobFilter(admin.SimpleListFilter):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(CleanQueryMixin, ReadOnlyMixin, admin.ModelAdmin):
+class JobRunAdmin(ReadOnlyMixin, BaseAdmin):
     """Read-only: every run of a job (beat, command or the button here) leaves its record."""
 
     change_list_template = "admin/common/jobrun_change_list.html"

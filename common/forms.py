@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from .errors import Conflict
+from .ids import parse_id
 
 
 def error_text(error):
@@ -35,6 +36,25 @@ def run_service(form, call):
     except (PermissionDenied, Conflict) as e:
         form.add_error(None, error_text(e))
     return None, False
+
+
+class ServiceErrorsMixin:
+    """`form.add_service_errors(e)`: add_service_errors as a method of the form."""
+
+    def add_service_errors(self, error):
+        add_service_errors(self, error)
+
+
+class IdsChoiceField(forms.ModelMultipleChoiceField):
+    """Rows picked by their ids: a value that is no id (a word, 0, a number past the database's
+    integers) is the field's own invalid-value error before any query is made of it."""
+
+    def _check_values(self, value):
+        for pk in value:
+            if parse_id(pk) is None:
+                raise forms.ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
+                                            params={"pk": pk})
+        return super()._check_values(value)
 
 
 class ServiceForm(forms.ModelForm):

@@ -44,8 +44,13 @@ admin_groups = {}
 
 
 def admin_permissions_register(role, app_label, codenames):
-    """`codenames` None: every permission of the app."""
-    admin_groups.setdefault(role, {})[app_label] = None if codenames is None else set(codenames)
+    """Add `codenames` of `app_label` to the role's group (None: every permission of the app). Several
+    apps may register for one app label (common's job runs, say): the sets add up."""
+    held = admin_groups.setdefault(str(role), {})
+    if codenames is None or (app_label in held and held[app_label] is None):
+        held[app_label] = None
+    else:
+        held[app_label] = held.get(app_label, set()) | set(codenames)
 
 
 demo_steps = []
@@ -64,7 +69,8 @@ def _no_scope(user):
 
 # The ids of the grid nodes a user sees (a queryset of ids, or None for every node). Grid sets it at
 # start-up, so the framework's own pages (job runs) are scoped without importing grid.
-scope = {"visible_node_ids": _no_scope}
+# `can_see_phones`: user → whether they read full private phones (nobody until grid says).
+scope = {"visible_node_ids": _no_scope, "can_see_phones": lambda user: False}
 
 
 # Actions a higher app offers on one micro-grid's card of the phone's home page (report an issue

@@ -17,25 +17,13 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q
 
+from common.ids import MAX_ID, parse_id  # noqa: F401 — grid.access is where the apps find them
+
 from .models import GridNode, Level, Role, RoleAssignment
 
 # Property-company staff see what is assigned to their organisation (the ledger's business), not the
 # registers of the subtrees they work in.
 SCOPE_ROLES = tuple(r for r in Role.values if r != Role.PROPERTY_STAFF)
-MAX_ID = 2**62
-
-
-def parse_id(value):
-    """A positive database id from a request value, or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 0 < value <= MAX_ID else None
-    text = str(value if value is not None else "").strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_ID else None
 
 
 @dataclass(frozen=True)

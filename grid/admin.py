@@ -4,14 +4,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 from mptt.admin import MPTTModelAdmin
 
-from common.admin import CleanQueryMixin, ReadOnlyMixin  # ReadOnlyMixin: also for append-only logs and views
+from common.admin import BaseAdmin, CleanQueryMixin, NotFoundMixin, ReadOnlyMixin  # ReadOnlyMixin: also for append-only logs and views
 from common.excel import xlsx_response
 
 from . import access, excel, selectors, services
@@ -29,7 +29,6 @@ from .models import (
     VacantMicrogrid,
     mask_phone,
 )
-from .scoped import NUL
 from .uploads import check_image
 
 admin.site.site_header = _("Micro-grid governance")
@@ -94,24 +93,7 @@ class ActiveRoleFilter(admin.SimpleListFilter):
         return queryset
 
 
-class NotFoundMixin:
-    """An object outside the user's scope answers 404, as everywhere else, not a redirect."""
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        raise Http404
-
-
-class CleanSearchMixin:
-    """No NUL byte of a search term reaches PostgreSQL (which refuses it in any text comparison): it
-    is dropped, in the changelist's search and in the autocomplete of the forms' choice fields. (A
-    changelist's query holding one is an incorrect lookup: common.admin.CleanQueryMixin, which each
-    register lists first.)"""
-
-    def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, search_term.replace(NUL, ""))
-
-
-class ScopedAdmin(CleanSearchMixin, NotFoundMixin, admin.ModelAdmin):
+class ScopedAdmin(BaseAdmin):
     """Changelists, change pages and choice lists restricted by the scope helper."""
 
     scope_via = None
@@ -245,7 +227,7 @@ class NodeForm(forms.ModelForm):
 
 
 @admin.register(GridNode)
-class GridNodeAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin, MPTTModelAdmin):
+class GridNodeAdmin(ExcelMixin, ScopedAdmin, MPTTModelAdmin):
     register = "tree"
     change_list_template = "admin/grid/gridnode_change_list.html"
     form = NodeForm
@@ -315,15 +297,12 @@ class GridNodeAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin, MPTTModelAdmin):
 
 
 class PhoneMaskingMixin:
-    """Users without the phone right see phones masked and read-only, and cannot filter on them
-    (a `phone__startswith` in the URL would read a number digit by digit)."""
+    """Users without the phone right see the model's `phone_fields` masked and read-only on the change
+    form (filtering, searching and sorting on them is refused by common.admin.CleanQueryMixin)."""
 
-    phone_fields = ("phone",)
-
-    def lookup_allowed(self, lookup, value, request=None):
-        if lookup.split("__")[0] in self.phone_fields and not selectors.can_see_phones(request.user if request else None):
-            return False
-        return super().lookup_allowed(lookup, value, request)
+    @property
+    def phone_fields(self):
+        return self.model.phone_fields
 
     def get_readonly_fields(self, request, obj=None):
         ro = list(super().get_readonly_fields(request, obj))
@@ -355,7 +334,7 @@ class HouseholdForm(forms.ModelForm):
 
 
 @admin.register(Household)
-class HouseholdAdmin(CleanQueryMixin, ExcelMixin, PhoneMaskingMixin, ScopedAdmin):
+class HouseholdAdmin(ExcelMixin, PhoneMaskingMixin, ScopedAdmin):
     register = "households"
     form = HouseholdForm
     scope_via = "grid"
@@ -417,7 +396,7 @@ class OrganisationForm(forms.ModelForm):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin):
+class OrganisationAdmin(ExcelMixin, ScopedAdmin):
     register = "organisations"
     form = OrganisationForm
     list_display = ["name", "kind", "phone", "street"]
@@ -463,7 +442,7 @@ class RosterForm(forms.ModelForm):
 
 
 @admin.register(RoleAssignment)
-class RoleAssignmentAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin):
+class RoleAssignmentAdmin(ExcelMixin, ScopedAdmin):
     register = "roster"
     scope_via = "node"
     form = RosterForm
@@ -507,7 +486,7 @@ class RoleAssignmentAdmin(CleanQueryMixin, ExcelMixin, ScopedAdmin):
 
 
 @admin.register(CareTag)
-class CareTagAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, admin.ModelAdmin):
+class CareTagAdmin(BaseAdmin):
     """One list for every street: only administrators change it."""
 
     list_display = ["code", "name"]
@@ -523,7 +502,7 @@ class CareTagAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, admin.Model
 
 
 @admin.register(ChangeLog)
-class ChangeLogAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ChangeLogAdmin(ReadOnlyMixin, BaseAdmin):
     """Read-only: the log is append-only."""
 
     list_display = ["time", "actor", "model", "object_id", "action", "changes"]
@@ -542,7 +521,7 @@ class ChangeLogAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, ReadOnlyM
 
 
 @admin.register(User)
-class UserAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, PhoneMaskingMixin, BaseUserAdmin):
+class UserAdmin(CleanQueryMixin, NotFoundMixin, PhoneMaskingMixin, BaseUserAdmin):
     list_display = ["username", "name", "is_staff", "is_active", "last_login"]
     search_fields = ["username", "name"]
     fieldsets = (
@@ -583,7 +562,7 @@ class UserAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, PhoneMaskingMi
         return mask_phone(user.phone)
 
 
-class ReadOnlyViewAdmin(CleanQueryMixin, CleanSearchMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ReadOnlyViewAdmin(ReadOnlyMixin, BaseAdmin):
     """A register that is a view of others: listed and exported here, edited where it lives."""
 
     def get_changelist(self, request, **kwargs):

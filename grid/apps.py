@@ -20,8 +20,10 @@ class GridConfig(AppConfig):
         from common import registry
 
         from .access import visible_node_ids
+        from .selectors import can_see_phones
 
         post_migrate.connect(_sync_role_groups, dispatch_uid="grid.sync_role_groups")
         registry.scope["visible_node_ids"] = visible_node_ids
+        registry.scope["can_see_phones"] = can_see_phones
         # The phone pages' menu starts with "My grid"; the apps above add their entries and tiles.
         registry.mobile_menu.add(registry.Link("grid.home", _("My grid"), "mobile:home", order=10))

@@ -48,6 +48,7 @@ def mask_phone(value):
 
 
 class User(AbstractUser):
+    phone_fields = ("phone",)  # private: masked, never filtered or sorted on without the phone right
     # One field for a Chinese full name; first/last name make no sense for 张三.
     name = models.CharField(pgettext_lazy("person", "name"), max_length=50, blank=True)
     phone = models.CharField(_("private phone"), max_length=20, blank=True, validators=[validate_phone])
@@ -163,6 +164,7 @@ class CareTag(models.Model):
 
 class Household(models.Model):
     scope_columns = True  # street/community follow `grid`; see grid.services.scoped_row_models
+    phone_fields = ("phone",)  # private: see common.admin.CleanQueryMixin
 
     grid = models.ForeignKey(
         GridNode, verbose_name=_("micro-grid"), on_delete=models.PROTECT, related_name="households"

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
-from .access import restrict, scope_q, scope_roots, subtree_q, visible_node  # noqa: F401 — until every caller imports grid.access
+from .access import restrict, scope_roots, subtree_q
 from .models import (
     COMPOUND_KINDS,
     ChangeLog,

@@ -636,8 +636,17 @@ GRID_ADMIN_PERMISSIONS = {
     Role.PARTY_BRANCH: {"view_gridnode", "view_household", "view_roleassignment", "view_organisation",
                         "view_apostroster", "view_vacantmicrogrid"},
 }
+# The framework's job runs: street staff read them and start a job; the community's secretary and party
+# branch read them (the runs on their community and on every street).
+COMMON_ADMIN_PERMISSIONS = {
+    Role.STREET_STAFF: {"view_jobrun", "run_jobs"},
+    Role.SECRETARY: {"view_jobrun"},
+    Role.PARTY_BRANCH: {"view_jobrun"},
+}
 for _role, _codenames in GRID_ADMIN_PERMISSIONS.items():
-    registry.admin_permissions_register(str(_role), "grid", _codenames)
+    registry.admin_permissions_register(_role, "grid", _codenames)
+for _role, _codenames in COMMON_ADMIN_PERMISSIONS.items():
+    registry.admin_permissions_register(_role, "common", _codenames)
 ADMIN_GROUPS = registry.admin_groups
 
 

@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from common.forms import add_service_errors
+from common.forms import ServiceErrorsMixin, add_service_errors
 from grid import access
 from grid import selectors as grid_selectors
 from grid.models import GridNode, Level, Organisation, OrgKind, Role, RoleAssignment
@@ -62,14 +62,6 @@ class PhotosField(forms.FileField):
         for f in files:
             check_image(f)
         return files
-
-
-class ServiceErrorsMixin:
-    """`form.add_service_errors(e)`: common.forms.add_service_errors as a method (patrols' and
-    incentives' forms use it too)."""
-
-    def add_service_errors(self, error):
-        add_service_errors(self, error)
 
 
 def when_field(**kwargs):

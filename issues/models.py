@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from common.models import AppendOnly
 from grid.access import ScopedQuerySet
-from grid.models import GridNode, Organisation, validate_phone
+from grid.models import PHONE_RE, GridNode, Organisation, mask_phone, validate_phone
 
 
 class CategoryGroup(models.TextChoices):
@@ -129,6 +129,7 @@ class IssueQuerySet(ScopedQuerySet):
 class Issue(models.Model):
     scope_columns = True  # street/community follow `grid`; see grid.services.scoped_row_models
     scope_via = "grid"
+    phone_fields = ("reporter_phone",)  # private: see common.admin.CleanQueryMixin
 
     number = models.CharField(_("ledger number"), max_length=30, unique=True)
     tracking_code = models.CharField(_("tracking code"), max_length=12, unique=True)
@@ -271,6 +272,8 @@ class Channel(models.TextChoices):
 class Notification(models.Model):
     """The outbox: a message waits here until a Celery task has delivered it."""
 
+    phone_fields = ("address",)  # an SMS address is a private phone: see common.admin.CleanQueryMixin
+
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
         SENT = "sent", _("sent")
@@ -300,4 +303,11 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self):
-        return f"{self.channel} → {self.address or self.recipient}: {self.subject or self.text[:30]}"
+        # Shown in page titles and logs, to people without the phone right too.
+        return f"{self.channel} → {self.masked_address or self.recipient}: {self.subject or self.text[:30]}"
+
+    @property
+    def masked_address(self):
+        """A phone number is masked on every channel (a console message may be addressed to one)."""
+        address = self.address or ""
+        return mask_phone(address) if PHONE_RE.match(address) else address

@@ -560,7 +560,7 @@ class WorkLogViewSet(ScopedViewSet):
         body.is_valid(raise_exception=True)
         data, user, errors = body.validated_data, request.user, Errors()
         unknown = _("Unknown grid node, or outside your grid.")  # the ledger's words for the same case
-        grid = grid_selectors.visible_node(user, data["grid"])
+        grid = access.visible_node(user, data["grid"])
         if grid is None:
             errors.add("grid", unknown, "unknown_place")
         household = issue = None

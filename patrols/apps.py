@@ -13,24 +13,6 @@ ADMIN_PERMISSIONS = {
     "secretary": _RECORDS,
     "party_branch": _RECORDS - {"add_meeting"},
 }
-# The runs of the monthly jobs are common's JobRuns: street staff read them and start a job, the
-# community's secretary and party branch read them (runs on their community and on every street).
-COMMON_PERMISSIONS = {
-    "street_staff": {"view_jobrun", "run_jobs"},
-    "secretary": {"view_jobrun"},
-    "party_branch": {"view_jobrun"},
-}
-
-
-def _register_common(role, codenames):
-    """Add to what other apps registered for common's models (a registration replaces the set)."""
-    from common.registry import admin_groups, admin_permissions_register
-
-    held = admin_groups.get(role, {}).get("common", set())
-    if held is not None:
-        admin_permissions_register(role, "common", set(held) | codenames)
-
-
 class PatrolsConfig(AppConfig):
     name = "patrols"
     verbose_name = _("Joint patrols")
@@ -43,8 +25,6 @@ class PatrolsConfig(AppConfig):
 
         for role, codenames in ADMIN_PERMISSIONS.items():
             admin_permissions_register(role, "patrols", codenames)
-        for role, codenames in COMMON_PERMISSIONS.items():
-            _register_common(role, codenames)
         services.jobs_register()
         demo_step(build_demo_patrols)
         _register_mobile_links()

@@ -26,9 +26,10 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from common.admin import BaseAdmin, ReadOnlyMixin
 from common.forms import ServiceFormMixin
 from common.periods import current_month
-from grid.admin import NotFoundMixin, ReadOnlyMixin, ScopedAdmin
+from grid.admin import ScopedAdmin
 
 from .. import selectors, services
 from ..models import Account, CareVisit, Entry, ExpenseClaim, Fund, Honour, PointRule, Redemption, Reward
@@ -45,7 +46,6 @@ from .forms import (
 )
 from .presentation import (
     DEFAULT_HONOUR_TITLE,
-    StrictInputMixin,
     FundFilter,
     ScopeFilter,
     entry_link,
@@ -58,7 +58,7 @@ from .presentation import (
 from .views import ActionPageMixin, FundViews, HonourViews, LedgerViews, service_action
 
 
-class Scoped(StrictInputMixin, ScopedAdmin):
+class Scoped(ScopedAdmin):
     """grid's scoped admin, with ids and the changelist's query checked first."""
 
 
@@ -83,7 +83,7 @@ class ManagedNodeMixin:
 
 
 @admin.register(PointRule)
-class PointRuleAdmin(ServiceFormMixin, StrictInputMixin, NotFoundMixin, admin.ModelAdmin):
+class PointRuleAdmin(ServiceFormMixin, BaseAdmin):
     """Street staff add and change rules through `services.pointrule_save`; none is deleted (the
     ledger's entries refer to them) — a rule no longer wanted is set inactive and earns nothing."""
 

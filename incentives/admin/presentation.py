@@ -2,7 +2,6 @@
 receipt thumbnails, and who manages which place (computed once per request)."""
 
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -11,7 +10,6 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from common.admin import CleanQueryMixin
 from common.periods import add_months, month_label, parse_period
 from grid.access import parse_id
 from grid.admin import SubtreeFilter
@@ -82,29 +80,6 @@ def receipt_html(claim, height, width, css_class=""):
 
 
 # --- list queries --------------------------------------------------------------------------------
-
-DATE_PARTS = {"year": (1, 9998), "month": (1, 12), "day": (1, 31)}
-
-
-class StrictInputMixin(CleanQueryMixin):
-    """Ids and a changelist's query as the database and the calendar can hold them: an object id is
-    an ASCII id (`abc`, `0`, `１`, huge: 404); a NUL byte (common.admin) or a date-hierarchy part out
-    of range (Django's own check lets `9999` or a number past C's long through) is an invalid lookup —
-    the admin's "?e=1" page — never a 500."""
-
-    def get_object(self, request, object_id, from_field=None):
-        if from_field is None and parse_id(object_id) is None:
-            return None
-        return super().get_object(request, object_id, from_field)
-
-    def get_changelist_instance(self, request):
-        for part, (low, high) in DATE_PARTS.items():
-            value = request.GET.get(f"{self.date_hierarchy}__{part}") if self.date_hierarchy else None
-            if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 4
-                                          and low <= int(value) <= high):
-                raise IncorrectLookupParameters(part)
-        return super().get_changelist_instance(request)
-
 
 # --- list filters --------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ page's context), `views.py` (the action form and the export); this module regist
 import datetime
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
@@ -28,10 +27,10 @@ from django.utils import dateformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from common.admin import CleanQueryMixin
+from common.admin import BaseAdmin, ReadOnlyMixin
 from common.forms import ServiceFormMixin, error_text
 from grid import selectors as grid_selectors
-from grid.admin import NotFoundMixin, ReadOnlyMixin, ScopedAdmin
+from grid.admin import ScopedAdmin
 
 from .. import calendar, selectors, services
 from ..models import CalendarOverride, Category, Issue, Notification
@@ -41,7 +40,7 @@ from .presentation import IssueColumns, IssueSubtreeFilter, OverdueFilter
 
 
 @admin.register(Issue)
-class IssueAdmin(CleanQueryMixin, ServiceFormMixin, IssueColumns, ScopedAdmin):
+class IssueAdmin(ServiceFormMixin, IssueColumns, ScopedAdmin):
     """Scoped by `Issue.objects.restrict` (issues.selectors.visible_issues): the user's subtrees plus,
     for property-company staff and named handlers, what is assigned to their company or to them."""
 
@@ -142,7 +141,7 @@ class IssueAdmin(CleanQueryMixin, ServiceFormMixin, IssueColumns, ScopedAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+class CategoryAdmin(BaseAdmin):
     """Street staff keep the categories; a category in use cannot be deleted (its issues protect it),
     only set inactive, which takes it off the report forms."""
 
@@ -154,7 +153,7 @@ class CategoryAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
 
 
 @admin.register(CalendarOverride)
-class CalendarOverrideAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+class CalendarOverrideAdmin(BaseAdmin):
     """Corrections to the statutory calendar; every deadline computed after a change uses them."""
 
     list_display = ["date", "weekday", "workday", "statutory", "note"]
@@ -162,14 +161,6 @@ class CalendarOverrideAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
     search_fields = ["note"]
     date_hierarchy = "date"
     fields = ["date", "workday", "note"]
-
-    def get_changelist_instance(self, request):
-        # Django's drill-down reads the year as a C long: a huge one would be a 500, not "?e=1".
-        for part in ("year", "month", "day"):
-            value = request.GET.get(f"date__{part}")
-            if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 4):
-                raise IncorrectLookupParameters(f"date__{part}")
-        return super().get_changelist_instance(request)
 
     @admin.display(description=gettext_lazy("weekday"))
     def weekday(self, override):
@@ -184,7 +175,7 @@ class CalendarOverrideAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(CleanQueryMixin, NotFoundMixin, ReadOnlyMixin, admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyMixin, BaseAdmin):
     """Read-only: the outbox is written by the services and emptied by the Celery task. Failed
     messages can be sent again by the `retry` action (`services.notifications_retry`)."""
 

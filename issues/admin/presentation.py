@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from grid.admin import SubtreeFilter
-from grid.models import PHONE_RE, mask_phone
+from grid.models import mask_phone
 
 from .. import selectors, services, workflow
 from ..filters import overdue_q
@@ -87,9 +87,7 @@ def masked_fieldsets(fieldsets):
 
 
 def masked_address(notification):
-    # A phone number is masked on every channel (a console message may be addressed to one).
-    address = notification.address or ""
-    return mask_phone(address) if PHONE_RE.match(address) else address
+    return notification.masked_address
 
 
 # --- the change page -----------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from common.admin import CleanQueryMixin
+from common.admin import BaseAdmin, ReadOnlyMixin
 from common.forms import ServiceFormMixin
-from grid.admin import NotFoundMixin, ReadOnlyMixin, ScopedAdmin, SubtreeFilter
+from grid.admin import ScopedAdmin, SubtreeFilter
 from grid.models import Level, Role
 
 from .. import report, selectors, services
@@ -116,7 +116,7 @@ class ChecklistItemInline(admin.TabularInline):
 
 
 @admin.register(ChecklistTemplate)
-class ChecklistTemplateAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+class ChecklistTemplateAdmin(BaseAdmin):
     """Written by `services.checklist_save` with its items (once the form and the items' rows are valid;
     an item already answered on a patrol cannot be deleted: its results protect it)."""
 
@@ -155,7 +155,7 @@ class ChecklistTemplateAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
 
 
 @admin.register(Scenario)
-class ScenarioAdmin(ServiceFormMixin, CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
+class ScenarioAdmin(ServiceFormMixin, BaseAdmin):
     """Application scenarios are data: a new or changed one is planned by the next monthly job. Written
     by `services.scenario_save` (the form's errors and the service's come back on the form)."""
 
@@ -198,7 +198,7 @@ class ScenarioAdmin(ServiceFormMixin, CleanQueryMixin, NotFoundMixin, admin.Mode
 
 
 @admin.register(PatrolPlan)
-class PatrolPlanAdmin(CleanQueryMixin, ReadOnlyMixin, ScopedAdmin):
+class PatrolPlanAdmin(ReadOnlyMixin, ScopedAdmin):
     """Read-only: plans are made by the monthly job and closed by their patrol record."""
 
     list_display = ["scenario", "node", "period", "planned_date", "convener_name", "state", "record"]
@@ -276,7 +276,7 @@ class FindingInline(PartOfRecordInline):
 
 
 @admin.register(Patrol)
-class PatrolAdmin(CleanQueryMixin, ReadOnlyMixin, ScopedAdmin):
+class PatrolAdmin(ReadOnlyMixin, ScopedAdmin):
     """Read-only: a record is made once, on the phone or through the API, by `patrol_record`."""
 
     change_form_template = "admin/patrols/record_change_form.html"
@@ -324,7 +324,7 @@ class PatrolAdmin(CleanQueryMixin, ReadOnlyMixin, ScopedAdmin):
 
 
 @admin.register(WorkLog)
-class WorkLogAdmin(CleanQueryMixin, ReadOnlyMixin, ScopedAdmin):
+class WorkLogAdmin(ReadOnlyMixin, ScopedAdmin):
     """Read-only: leaders log their work on the phone (`worklog_create`). Exported, never imported."""
 
     change_list_template = "admin/patrols/worklog_change_list.html"
@@ -352,7 +352,7 @@ class WorkLogAdmin(CleanQueryMixin, ReadOnlyMixin, ScopedAdmin):
 
 
 @admin.register(MonthlyReport)
-class MonthlyReportAdmin(CleanQueryMixin, ReadOnlyMixin, ScopedAdmin):
+class MonthlyReportAdmin(ReadOnlyMixin, ScopedAdmin):
     """Read-only: the monthly job writes the reports. The change page shows the report itself, with
     its printable page, its Excel download and its analysis meeting."""
 
@@ -445,7 +445,7 @@ class DecisionInline(PartOfRecordInline):
 
 
 @admin.register(Meeting)
-class MeetingAdmin(CleanQueryMixin, ScopedAdmin):
+class MeetingAdmin(ScopedAdmin):
     """Recorded once through `services.meeting_record`, then read-only."""
 
     change_form_template = "admin/patrols/record_change_form.html"

@@ -8,25 +8,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from common.forms import ServiceForm
+from common.forms import IdsChoiceField, ServiceForm
 from grid import selectors as grid_selectors
-from grid.access import parse_id
 from grid.models import Level
 
 from .. import selectors
 from ..models import MonthlyReport, Scenario
-
-
-class IdsChoiceField(forms.ModelMultipleChoiceField):
-    """Rows picked by their ids: a value that is no id (a word, 0, a number past the database's
-    integers) is the field's own invalid-value error before any query is made of it."""
-
-    def _check_values(self, value):
-        for pk in value:
-            if parse_id(pk) is None:
-                raise forms.ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
-                                            params={"pk": pk})
-        return super()._check_values(value)
 
 
 SCENARIO_FIELDS = ["name", "code", "template", "categories", "cadence", "levels", "starts_on", "ends_on",

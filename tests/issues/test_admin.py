@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from grid import selectors as grid_selectors
+from grid import access
 from grid import services as grid_services
 from issues import calendar, services
 from issues.apps import ADMIN_PERMISSIONS
@@ -251,7 +251,7 @@ def test_another_communitys_secretary_sees_nothing_of_a(client, ledger, secretar
 def test_property_staff_see_their_companys_issues(client, ledger, worker):
     w = ledger
     # grid's scope alone gives property staff nothing: the ledger adds what their company handles.
-    assert not grid_selectors.restrict(Issue.objects.all(), worker, via="grid").exists()
+    assert not access.restrict(Issue.objects.all(), worker, via="grid").exists()
     client.force_login(worker)
     response = client.get(url("issue"))
     assert response.status_code == 200

@@ -6,7 +6,7 @@ from io import BytesIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,7 +14,7 @@ from PIL import Image
 
 from grid.models import Kind, Level, Post, Role
 from issues import boards
-from issues.models import Category, Issue, IssueEvent, IssuePhoto, State
+from issues.models import Issue, IssueEvent, IssuePhoto, State
 from issues.public import client_ip
 from issues.public_forms import ReportForm
 from tests.conftest import PHONE, watch

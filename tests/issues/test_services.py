@@ -9,7 +9,7 @@ from django.utils import timezone
 from PIL import Image
 
 from issues import services, signals
-from issues.models import Issue, IssueEvent, IssuePhoto, Notification, State, Supervision
+from issues.models import Issue, IssuePhoto, Notification, State, Supervision
 from tests.factories import act, category, issue
 from tests.issues.clock import make_overdue
 
