@@ -18,13 +18,18 @@ def error_text(error):
     return str(error) or str(getattr(error, "message", "")) or type(error).__name__
 
 
-def add_service_errors(form, error):
-    """A service's ValidationError onto the form: by field where the form has it, else on top."""
-    if hasattr(error, "error_dict"):
-        for key, errors in error.error_dict.items():
-            form.add_error(key if key in form.fields else None, ValidationError(errors))
-    else:
+def add_service_errors(form, error, rename=None):
+    """A service's ValidationError onto the form: by field where the form has it, else on top.
+    `rename(key)` gives the form's field for a service's key when the form names it differently."""
+    if not hasattr(error, "error_dict"):
         form.add_error(None, ValidationError(error.error_list))
+        return
+    by_field = {}
+    for key, errors in error.error_dict.items():
+        name = rename(key) if rename is not None else key
+        by_field.setdefault(name if name in form.fields else None, []).extend(errors)
+    for name, errors in by_field.items():
+        form.add_error(name, ValidationError(errors))
 
 
 def run_service(form, call):

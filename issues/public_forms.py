@@ -80,9 +80,4 @@ class ReportForm(forms.Form):
     def add_service_errors(self, error: ValidationError):
         """Put the errors `issues.services.issue_report` raised next to the fields they concern (this
         form names some of them differently); the rest go on top."""
-        if hasattr(error, "error_dict"):
-            renamed = {}
-            for key, errors in error.error_dict.items():
-                renamed.setdefault(SERVICE_FIELDS.get(key, "__all__"), []).extend(errors)
-            error = ValidationError(renamed)
-        add_service_errors(self, error)
+        add_service_errors(self, error, rename=SERVICE_FIELDS.get)

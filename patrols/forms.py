@@ -8,7 +8,6 @@ leads back to its own fields before `common.forms` puts them there.
 """
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -206,10 +205,7 @@ class PatrolForm(forms.Form):
 
     def add_service_errors(self, error):
         """The service's errors on the fields their keys lead to (the form's top for the rest)."""
-        by_field = {}
-        for key, errors in (error.error_dict if hasattr(error, "error_dict") else {"__all__": error.error_list}).items():
-            by_field.setdefault(self.field_for(key) or "__all__", []).extend(errors)
-        add_service_errors(self, ValidationError(by_field))
+        add_service_errors(self, error, rename=self.field_for)
 
 
 # --- work logs ----------------------------------------------------------------------------------
