@@ -82,7 +82,7 @@ class Book:
                 text_cell(ws, v, MONEY_FORMAT if money_from is not None and i >= money_from else None)
                 for i, v in enumerate(values)
             ])
-        return ws
+        return self
 
     def bytes(self):
         out = BytesIO()
@@ -92,9 +92,7 @@ class Book:
 
 def write_sheet(title, columns, rows):
     """An .xlsx as bytes: a header of labels in the current language, then one row per dict."""
-    book = Book()
-    book.sheet(title, columns, rows)
-    return book.bytes()
+    return Book().sheet(title, columns, rows).bytes()
 
 
 def xlsx_response(data, stem):
