@@ -156,7 +156,32 @@ class NotFoundMixin:
 
 
 class BaseAdmin(CleanQueryMixin, NotFoundMixin, admin.ModelAdmin):
-    """The base of every register of the product (grid.admin.ScopedAdmin adds the scope)."""
+    """The base of every register of the product (grid.admin.ScopedAdmin adds the scope). Writes go
+    through services: no bulk delete (it would bypass their checks and the logs), and what a service
+    refuses while deleting is an error message, not a 500."""
+
+    def get_actions(self, request):
+        # Bulk delete would bypass the services' checks and the change log.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def run_service(self, request, fn):
+        """Run a service; turn its ValidationError into an admin error message instead of a 500."""
+        try:
+            return fn()
+        except ValidationError as e:
+            for message in e.messages:
+                self.message_user(request, message, level=messages.ERROR)
+            return None
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as e:
+            for message in e.messages:
+                self.message_user(request, message, level=messages.ERROR)
+            return HttpResponseRedirect(request.path.rsplit("delete/", 1)[0])
 
 
 class ReadOnlyMixin:

@@ -337,3 +337,9 @@ def holds_any(roles):
     """A test of a user: whether they hold one of `roles` anywhere today (menus: who sees an entry)."""
     roles = frozenset(roles)
     return lambda user: bool(held_roles(user) & roles)
+
+
+def keeps_reference_data(user):
+    """Who keeps the installation's reference data (categories, the calendar's corrections, scenarios,
+    point rules, the same for every street): street staff of any street, and administrators."""
+    return bool(user and user.is_authenticated and Role.STREET_STAFF in held_roles(user))

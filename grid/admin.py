@@ -115,29 +115,6 @@ class ScopedAdmin(BaseAdmin):
             kwargs["queryset"] = selectors.visible_nodes(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def get_actions(self, request):
-        # Bulk delete would bypass the services' checks and the change log.
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def run_service(self, request, fn):
-        """Run a service; turn its ValidationError into an admin error message instead of a 500."""
-        try:
-            return fn()
-        except ValidationError as e:
-            for message in e.messages:
-                self.message_user(request, message, level=messages.ERROR)
-            return None
-
-    def delete_view(self, request, object_id, extra_context=None):
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except ValidationError as e:
-            for message in e.messages:
-                self.message_user(request, message, level=messages.ERROR)
-            return HttpResponseRedirect(request.path.rsplit("delete/", 1)[0])
-
 
 class ExcelMixin:
     """Import and export buttons for a register, on top of its changelist."""

@@ -20,7 +20,7 @@ from common import errors
 from common.errors import Denied, Errors, invalid
 from common.periods import month_bounds, parse_period
 from grid import access
-from grid.models import Level, Role, RoleAssignment
+from grid.models import Level
 from grid.services import scope_columns
 from grid.uploads import check_image
 
@@ -176,15 +176,10 @@ def reconcile_job():
 # --- point rules ------------------------------------------------------------------------------
 
 
-def _keeps_rules(user):
-    """The rules are the same for every street: street staff (of any street) keep them."""
-    return user.is_superuser or RoleAssignment.objects.active().filter(user=user, role=Role.STREET_STAFF).exists()
-
-
 def pointrule_save(*, actor, rule=None, **data):
     """Create or change a point rule. Its code is fixed once created: the handlers award by code, so
     a renamed code would silently stop the automatic awards."""
-    if not _keeps_rules(actor):
+    if not access.keeps_reference_data(actor):
         raise Denied(_("Only the street staff keep the point rules."), code="not_street_staff")
     if rule is not None and "code" in data and data["code"] != rule.code:
         raise invalid("code", _("A rule's code cannot change once the rule exists."), "code_fixed")

@@ -553,3 +553,48 @@ def notifications_retry(*, actor, ids):
         else:
             waiting += 1
     return {"sent": sent, "waiting": waiting, "skipped": skipped}
+
+
+# --- reference data: categories and the calendar's corrections ----------------------------------
+
+
+def _check_keeper(actor):
+    if not access.keeps_reference_data(actor):
+        raise Denied(_("Only the street staff keep the categories and the calendar."), code="not_street_staff")
+
+
+def _save_reference(actor, row, data):
+    _check_keeper(actor)
+    for name, value in data.items():
+        setattr(row, name, value)
+    row.full_clean()
+    with transaction.atomic():
+        row.save()
+    return row
+
+
+def category_save(*, actor, category=None, **data):
+    """Add or change a category (its deadline and default handler apply to issues assigned after)."""
+    from .models import Category
+
+    return _save_reference(actor, category or Category(), data)
+
+
+def category_delete(*, actor, category):
+    """A category no issue uses; one in use is set inactive instead (its issues keep it)."""
+    _check_keeper(actor)
+    if Issue.objects.filter(category=category).exists():
+        raise invalid("category", _("Issues use this category; set it inactive instead."), "category_in_use")
+    category.delete()
+
+
+def calendar_override_save(*, actor, override=None, **data):
+    """Declare a day working or not; every deadline computed afterwards uses it."""
+    from .models import CalendarOverride
+
+    return _save_reference(actor, override or CalendarOverride(), data)
+
+
+def calendar_override_delete(*, actor, override):
+    _check_keeper(actor)
+    override.delete()

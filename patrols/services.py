@@ -95,15 +95,8 @@ def planned_date(scenario, start, end):
 # --- reference data: scenarios and checklists ---------------------------------------------------
 
 
-def _keeps_reference(actor):
-    """The street staff keep the scenarios and checklists (street-wide data, like the ledger's categories)."""
-    if not actor or not actor.is_authenticated:
-        return False
-    return actor.is_superuser or RoleAssignment.objects.active().filter(user=actor, role=Role.STREET_STAFF).exists()
-
-
 def _check_keeper(actor):
-    if not _keeps_reference(actor):
+    if not access.keeps_reference_data(actor):
         raise Denied(_("Only the street staff keep the scenarios and checklists."), code="not_street_staff")
 
 

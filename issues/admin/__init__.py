@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from common.admin import BaseAdmin, ReadOnlyMixin
-from common.forms import ServiceFormMixin, error_text
+from common.forms import ServiceForm, ServiceFormMixin, error_text
 from grid import selectors as grid_selectors
 from grid.admin import ScopedAdmin
 
@@ -140,21 +140,48 @@ class IssueAdmin(ServiceFormMixin, IssueColumns, ScopedAdmin):
 # --- reference data: categories and the calendar -------------------------------------------------
 
 
+class ReferenceAdmin(ServiceFormMixin, BaseAdmin):
+    """Reference data written through its service (`save_service`, `delete_service`: street staff
+    only); a refused delete is an error message, and there is no bulk delete."""
+
+    save_service = delete_service = None
+    instance_name = ""
+
+    def submit(self, request, form):
+        row = form.instance if form.instance.pk else None
+        return type(self).save_service(actor=request.user, **{self.instance_name: row},
+                                       **{f: form.cleaned_data[f] for f in self.fields if f in form.cleaned_data})
+
+    def delete_model(self, request, obj):
+        type(self).delete_service(actor=request.user, **{self.instance_name: obj})
+
+
 @admin.register(Category)
-class CategoryAdmin(BaseAdmin):
+class CategoryAdmin(ReferenceAdmin):
     """Street staff keep the categories; a category in use cannot be deleted (its issues protect it),
     only set inactive, which takes it off the report forms."""
 
     form = CategoryForm
+    save_service, delete_service, instance_name = services.category_save, services.category_delete, "category"
     list_display = ["code", "name", "group", "deadline", "deadline_unit", "handler_kind", "active"]
     list_filter = ["group", "handler_kind", "active"]
     search_fields = ["code", "name"]
     fields = ["code", "name", "group", "deadline", "deadline_unit", "handler_kind", "active"]
 
 
+class CalendarOverrideForm(ServiceForm):
+    class Meta:
+        model = CalendarOverride
+        fields = ["date", "workday", "note"]
+
+
 @admin.register(CalendarOverride)
-class CalendarOverrideAdmin(BaseAdmin):
+class CalendarOverrideAdmin(ReferenceAdmin):
     """Corrections to the statutory calendar; every deadline computed after a change uses them."""
+
+    form = CalendarOverrideForm
+    save_service, delete_service = services.calendar_override_save, services.calendar_override_delete
+    instance_name = "override"
 
     list_display = ["date", "weekday", "workday", "statutory", "note"]
     list_filter = ["workday"]

@@ -53,7 +53,7 @@ def rule_for_form(issue, action):
     return rule
 
 
-class CategoryForm(forms.ModelForm):
+class CategoryForm(ServiceForm):
     class Meta:
         model = Category
         fields = ["code", "name", "group", "deadline", "deadline_unit", "handler_kind", "active"]
