@@ -12,24 +12,18 @@ from pytest_django.fixtures import validate_django_db
 
 from grid.models import Kind, Level, Post, Role
 from tests.factories import HouseholdFactory, OrganisationFactory, RoleFactory, UserFactory, care_tag, node
-# PHONE and watch are imported from here by the browser tests.
-from tests.support import PHONE, SHARED, builders_of, grant, shared_fixture, watch  # noqa: F401
+from tests.support import PHONE, SHARED, builders_of, grant, shared_fixture
 
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"]
-# Timed apart (`make test` runs them after the rest). Marked here until the test file marks the test
-# `@pytest.mark.demo` itself; then this set can go.
-DEMO_TESTS = {"tests/grid/test_commands.py::test_seed_demo_reproduces_the_reference_figures_and_is_safe_to_rerun"}
 TRANSACTIONAL = pytest.StashKey[bool]()
 CHAIN = pytest.StashKey[tuple]()
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.nodeid in DEMO_TESTS:
-            item.add_marker(pytest.mark.demo)
         item.stash[TRANSACTIONAL] = is_transactional(item)
         item.stash[CHAIN] = builders_of(item)
     items[:] = in_order(items)
@@ -139,8 +133,9 @@ def postgres_only(db):
 
 @pytest.fixture
 def media(settings, tmp_path):
-    """Uploads go to the test's own folder."""
+    """Uploads go to the test's own folder, which it returns."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
 
 
 @shared_fixture

@@ -12,8 +12,8 @@ from common import jobs
 from common.models import JobRun
 from common.periods import current_month, previous_month
 from patrols.models import Job, MonthlyReport, PatrolPlan
-from tests.admin_support import grant, messages_of, rows
 from tests.factories import plan, scenario
+from tests.support import grant, messages_of, rows, shared_fixture
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -25,13 +25,7 @@ def url(name=CHANGELIST, *args):
     return reverse(name, args=args)
 
 
-@pytest.fixture
-def client(client):
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
-
-
-@pytest.fixture
+@shared_fixture
 def street(world):
     """`world` with this month's joint patrol planned at both compounds."""
     world.scenario = scenario()
@@ -39,17 +33,17 @@ def street(world):
     return world
 
 
-@pytest.fixture
+@shared_fixture
 def staff(street):
     return grant(street.staff, "street_staff")
 
 
-@pytest.fixture
+@shared_fixture
 def secretary(street):
     return grant(street.a.secretary, "secretary")
 
 
-@pytest.fixture
+@shared_fixture
 def secretary_b(street):
     return grant(street.b.secretary, "secretary")
 

@@ -4,7 +4,6 @@ import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -12,6 +11,7 @@ from django.utils import timezone
 from grid import checks, services
 from grid.models import ChangeLog, GridNode, Household, Kind, Level, RoleAssignment
 from tests.factories import UserFactory, node
+from tests.support import image, message_texts, shared_fixture
 
 FULL = "13912345678"
 MASKED = "139****5678"
@@ -25,18 +25,13 @@ def url(model, view="changelist", *args):
     return reverse(f"admin:grid_{model}_{view}", args=args)
 
 
-@pytest.fixture
-def superuser(db):
-    return UserFactory(username="root", is_superuser=True, is_staff=True)
-
-
-@pytest.fixture
+@shared_fixture
 def staff(world):
     services.user_grant_admin(user=world.staff, role="street_staff")
     return world.staff
 
 
-@pytest.fixture
+@shared_fixture
 def secretary(world):
     services.user_grant_admin(user=world.a.secretary, role="secretary")
     return world.a.secretary
@@ -297,12 +292,9 @@ def test_adding_a_node_goes_through_the_services(client, world, staff):
     assert_tree_sound()
 
 
-def test_floor_plan_upload_is_checked(client, world, staff, settings, tmp_path):
+def test_floor_plan_upload_is_checked(client, world, staff, media):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from tests.grid.test_uploads import image_file
-
-    settings.MEDIA_ROOT = tmp_path
     client.force_login(staff)
     n = world.a.compound
     bad = client.post(url("gridnode", "change", n.pk),
@@ -310,7 +302,8 @@ def test_floor_plan_upload_is_checked(client, world, staff, settings, tmp_path):
     assert bad.status_code == 200
     assert bad.context["adminform"].form.errors.get("floor_plan")
     assert not GridNode.objects.get(pk=n.pk).floor_plan
-    good = client.post(url("gridnode", "change", n.pk), {**node_form(n), "floor_plan": image_file()})
+    plan = image("plan.png", size=(10, 10), colour="white")
+    good = client.post(url("gridnode", "change", n.pk), {**node_form(n), "floor_plan": plan})
     assert good.status_code == 302
     assert GridNode.objects.get(pk=n.pk).floor_plan.name.startswith("floor_plans/")
     assert_tree_sound()
@@ -402,7 +395,7 @@ def test_deleting_a_node_with_households_is_refused(client, world, staff):
     protected = " ".join(str(p) for p in response.context["protected"])
     for h in world.a.households:
         assert h.head in protected
-    assert [m.message for m in get_messages(response.wsgi_request)] == []
+    assert message_texts(response) == []
     assert GridNode.objects.count() == nodes
     assert Household.objects.count() == households
     assert ChangeLog.objects.count() == logs

@@ -3,19 +3,9 @@ from rest_framework.test import APIClient
 
 from grid.models import Level
 from tests.factories import HouseholdFactory
+from tests.support import client_for, results, token_client
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user):
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
-
-
-def results(response):
-    assert response.status_code == 200, response.content
-    return response.json()["results"]
 
 
 class TestAuth:
@@ -23,9 +13,7 @@ class TestAuth:
         r = APIClient().post("/api/v1/auth/token/", {"username": "leader_a", "password": "pw-123456"})
         assert r.status_code == 200
         token = r.json()["token"]
-        c = APIClient()
-        c.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        assert c.get("/api/v1/grid/nodes/").status_code == 200
+        assert token_client(token).get("/api/v1/grid/nodes/").status_code == 200
 
     def test_wrong_password_is_a_field_level_400(self, world):
         r = APIClient().post("/api/v1/auth/token/", {"username": "leader_a", "password": "nope"})

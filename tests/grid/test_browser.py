@@ -2,16 +2,12 @@
 
 import pytest
 
-from tests.conftest import PHONE, watch
+from tests.support import PHONE, scroll_width, watch
 
 VIEWPORT = PHONE
 SCREENSHOT = "/tmp/mobile.png"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def scroll_width(page):
-    return page.evaluate("document.documentElement.scrollWidth")
 
 
 def test_leader_logs_in_and_reads_their_microgrid_on_a_phone(live_server, world, phone):

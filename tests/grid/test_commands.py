@@ -67,6 +67,7 @@ REFERENCE = {
 }
 
 
+@pytest.mark.demo  # about a minute: `make test` times it apart
 def test_seed_demo_reproduces_the_reference_figures_and_is_safe_to_rerun():
     call_command("seed_demo", stdout=io.StringIO())
     street = GridNode.objects.get(code="JY")

@@ -31,6 +31,7 @@ from grid.models import (
     RoleAssignment,
 )
 from tests.factories import HouseholdFactory, OrganisationFactory, RoleFactory, UserFactory, care_tag, node
+from tests.support import shared_fixture
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 User = get_user_model()
@@ -165,7 +166,7 @@ def codes_under(root):
                .values_list("code", flat=True))
 
 
-@pytest.fixture
+@shared_fixture
 def rich(world):
     """`world` plus what a round trip must carry: a second street, skipped levels, a micro-grid of
     each shape, empty and landline phones, several tags, B posts, an ended A post, property staff."""

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from grid import excel, services
 from grid.models import GridNode, Level, Post, Role, RoleAssignment
 from tests.factories import UserFactory
+from tests.support import image
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -93,12 +94,9 @@ def test_care_tags_are_for_administrators(staff_client):
     assert staff_client.get(reverse("admin:grid_caretag_add")).status_code == 403
 
 
-def test_clearing_a_floor_plan(staff_client, world, settings, tmp_path):
-    from tests.grid.test_uploads import image_file
-
-    settings.MEDIA_ROOT = tmp_path
+def test_clearing_a_floor_plan(staff_client, world, media):
     n = world.a.compound
-    services.node_update(node=n, floor_plan=image_file())
+    services.node_update(node=n, floor_plan=image("plan.png", size=(10, 10), colour="white"))
     data = {"name": n.name, "code": n.code, "level": n.level, "kind": n.kind, "parent": n.parent_id,
             "boundary": "", "floor_plan-clear": "on"}
     assert staff_client.post(reverse("admin:grid_gridnode_change", args=[n.pk]), data).status_code == 302

@@ -1,23 +1,17 @@
-from io import BytesIO
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
 
 from grid import services
 from grid.models import GridNode
 from grid.uploads import check_image
+from tests.support import image
 
-
-def image_file(size=(10, 10), fmt="PNG", name="plan.png"):
-    buf = BytesIO()
-    Image.new("RGB", size, "white").save(buf, format=fmt)
-    return SimpleUploadedFile(name, buf.getvalue(), content_type=f"image/{fmt.lower()}")
+WHITE = {"size": (10, 10), "colour": "white"}
 
 
 def test_a_small_png_passes():
-    f = image_file()
+    f = image("plan.png", **WHITE)
     assert check_image(f) is f
     assert f.tell() == 0  # left ready to be stored
 
@@ -30,21 +24,21 @@ def test_not_an_image_is_refused():
 
 def test_a_gif_is_refused_by_type():
     with pytest.raises(ValidationError) as e:
-        check_image(image_file(fmt="GIF", name="plan.gif"))
+        check_image(image("plan.gif", fmt="GIF", **WHITE))
     assert e.value.code == "type"
 
 
 def test_too_many_pixels(settings):
     settings.UPLOAD_MAX_PIXELS = 50 * 50
     with pytest.raises(ValidationError) as e:
-        check_image(image_file(size=(60, 60)))
+        check_image(image("plan.png", size=(60, 60), colour="white"))
     assert e.value.code == "pixels"
 
 
 def test_too_large(settings):
     settings.UPLOAD_MAX_BYTES = 10
     with pytest.raises(ValidationError) as e:
-        check_image(image_file())
+        check_image(image("plan.png", **WHITE))
     assert e.value.code == "size"
 
 

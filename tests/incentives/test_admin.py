@@ -35,19 +35,13 @@ from incentives.models import (
     Redemption,
     Reward,
 )
-from tests.admin_support import grant, messages_of, rows
 from tests.factories import UserFactory
+from tests.support import messages_of, rows, shared_fixture
 
 User = get_user_model()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 pytestmark = pytest.mark.usefixtures("english")
-
-
-@pytest.fixture
-def client(client):
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
 
 
 def url(model, view="changelist", *args):
@@ -89,7 +83,7 @@ def sheet_rows(ws):
     return [list(r) for r in ws.iter_rows(values_only=True)]
 
 
-@pytest.fixture
+@shared_fixture
 def incented(ledger):
     """`ledger` plus points for both leaders, rewards of community A, B and the street with a
     redemption each, a street fund of 100 yuan with a claim from each community."""
@@ -109,26 +103,6 @@ def incented(ledger):
     w.claim_a = services.claim_submit(actor=w.a.leader, fund_id=w.fund.pk, kind="meal", amount="30.00", date=today)
     w.claim_b = services.claim_submit(actor=w.b.leader, fund_id=w.fund.pk, kind="travel", amount="80.00", date=today)
     return w
-
-
-@pytest.fixture
-def staff(ledger):
-    return grant(ledger.staff, "street_staff")
-
-
-@pytest.fixture
-def secretary(ledger):
-    return grant(ledger.a.secretary, "secretary")
-
-
-@pytest.fixture
-def secretary_b(ledger):
-    return grant(ledger.b.secretary, "secretary")
-
-
-@pytest.fixture
-def branch(ledger):
-    return grant(ledger.branch, "party_branch")
 
 
 def honour_of(w, person=None, node=None):

@@ -3,14 +3,12 @@ rankings, funds and their report, expense claims; bad input writing nothing, 409
 or the fund run out, scope on every endpoint, query budgets on every list, and the OpenAPI schema."""
 
 import datetime
-import io
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
-from PIL import Image
 from rest_framework.test import APIClient
 
 from grid.models import Kind, Level, Post, Role
@@ -18,6 +16,7 @@ from incentives import services
 from incentives.models import Account, Entry, ExpenseClaim, Fund, PointRule, Redemption, Reward
 from patrols import services as patrol_services
 from tests.factories import RoleFactory, UserFactory, node
+from tests.support import client_for, fresh, ids, image, results, shared_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -39,26 +38,6 @@ FUND_FIELDS = {"id", "name", "node", "node_name", "budget", "approved", "paid", 
                "closed"}
 CLAIM_FIELDS = {"id", "fund", "fund_name", "leader", "leader_name", "grid", "grid_name", "kind", "amount", "date",
                 "note", "receipt", "state", "submitted_at", "decided_at", "decided_by", "decision_note", "paid_at"}
-
-
-def client_for(user):
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
-
-
-def fresh(user):
-    """A new user object, as in production: the scope is cached on the user."""
-    return type(user).objects.get(pk=user.pk)
-
-
-def results(response):
-    assert response.status_code == 200, response.content
-    return response.json()["results"]
-
-
-def ids(response):
-    return {i["id"] for i in results(response)}
 
 
 def fields(response):
@@ -83,19 +62,7 @@ def balance(user):
     return Account.objects.filter(user=user).values_list("balance", flat=True).first() or 0
 
 
-def png(name="receipt.png"):
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), "red").save(buf, "PNG")
-    return SimpleUploadedFile(name, buf.getvalue(), content_type="image/png")
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
+@shared_fixture
 def shop(world):
     """Rewards of the street and of each community, one street reward withdrawn; leader_a holds 30
     points, leader_b 10."""
@@ -375,7 +342,7 @@ class TestRewards:
 # --- redemptions ------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def orders(shop):
     w = shop
     w.red_a = services.reward_redeem(actor=w.a.leader, reward_id=w.rice_a.pk, quantity=1)
@@ -582,7 +549,7 @@ def year_bounds():
     return datetime.date(today().year, 1, 1), datetime.date(today().year, 12, 31)
 
 
-@pytest.fixture
+@shared_fixture
 def funds(world):
     w = world
     first, last = year_bounds()
@@ -703,7 +670,8 @@ class TestClaimCreate:
 
     def test_multipart_with_receipt(self, funds, media):
         w = funds
-        r = submit(w.a.leader, {**claim_body(w, amount="8"), "receipt": png()}, fmt="multipart")
+        receipt = image("receipt.png", size=(8, 8), colour="red")
+        r = submit(w.a.leader, {**claim_body(w, amount="8"), "receipt": receipt}, fmt="multipart")
         assert r.status_code == 201, r.content
         assert r.json()["amount"] == "8.00"
         url = r.json()["receipt"]
@@ -777,7 +745,7 @@ class TestClaimCreate:
         assert fund_state() == before
 
 
-@pytest.fixture
+@shared_fixture
 def claims(funds):
     w = funds
     w.claim_a = claim(w, w.a.leader, amount="30")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from incentives import services
-from tests.admin_support import grant
+from tests.support import grant
 
 BAD_IDS = ["abc", "0", "-1", "99999999999999999999", "%00", "１"]
 BAD_VALUES = ["abc", "0", "-1", "99999999999999999999", "\x00", "0000", "9999-13", "é" * 300]

@@ -9,27 +9,14 @@ from grid import services as grid_services
 from incentives import services
 from incentives.models import Account, PointRule, Redemption, Reward
 from patrols import services as patrol_services
-from tests.conftest import PHONE, watch
 from tests.factories import act, checklist, issue, plan
+from tests.support import fits, log_in, watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # The rules this story earns, as the data migration writes them (a flushing test may have removed them).
 RULES = [("patrol_attended", "参加联动巡查", 5, 20), ("resolved_on_spot", "问题现场解决", 3, 30),
          ("closed_satisfied", "问题办结且居民满意", 5, 50)]
-
-
-def log_in(page, origin, username):
-    page.context.clear_cookies()
-    page.goto(f"{origin}/m/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-123456")
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{origin}/m/")
-
-
-def fits(page):
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], page.url
 
 
 def test_a_leader_redeems_points_earned_on_a_patrol_and_a_satisfied_closure(live_server, world, phone):
@@ -58,7 +45,7 @@ def test_a_leader_redeems_points_earned_on_a_patrol_and_a_satisfied_closure(live
     assert [x.strip() for x in page.locator("ul.entries .pts").all_inner_texts()] == ["+5", "+3", "+5"]
     assert page.locator(f"ul.entries a[href='/m/issues/{solved.pk}/']").count() == 2  # resolved, then closed satisfied
     assert page.locator(f"ul.entries a[href='/m/patrols/records/{patrol.pk}/']").count() == 1
-    fits(page)
+    assert fits(page), page.url
 
     # Redeem two bags (12 points) from the catalogue.
     page.click("nav.points-tabs a[href='/m/points/rewards/']")
@@ -71,7 +58,7 @@ def test_a_leader_redeems_points_earned_on_a_patrol_and_a_satisfied_closure(live
     page.locator(".redemption .state-requested").wait_for()
     page.wait_for_load_state("networkidle")
     assert "环保购物袋 × 2" in page.locator("ul.redemptions").inner_text()
-    fits(page)
+    assert fits(page), page.url
     redemption = Redemption.objects.get()
     assert (redemption.state, redemption.points) == ("requested", 12)
     assert Account.objects.get(user=w.a.leader).balance == 1
@@ -95,6 +82,6 @@ def test_a_leader_redeems_points_earned_on_a_patrol_and_a_satisfied_closure(live
     row = page.locator(f"#redemption-{redemption.pk}")
     assert row.locator(".state-fulfilled").count() == 1
     assert row.locator("form").count() == 0
-    fits(page)
+    assert fits(page), page.url
     assert foreign == [], "a page loaded something from outside the site"
     assert failed == []

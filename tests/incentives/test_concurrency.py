@@ -1,11 +1,9 @@
 """50 people at once against a small stock and a small fund, on PostgreSQL, each thread with its own
 connection: the conditional updates and the CHECK constraints hold."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -13,32 +11,11 @@ from grid.models import Role
 from incentives import services
 from incentives.models import Account, ExpenseClaim, Fund, PointRule, Redemption
 from tests.factories import RoleFactory, UserFactory
+from tests.support import kind_of, race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-
-def race(calls):
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(i, fn):
-        try:
-            barrier.wait()
-            fn()
-            outcomes[i] = "ok"
-        except services.Conflict as e:
-            outcomes[i] = type(e).__name__
-        except Exception as e:  # anything else is a failure of the test, shown in the assertion
-            outcomes[i] = f"error {e!r}"
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return outcomes
+CONFLICT = {services.Conflict: kind_of}
 
 
 def test_fifty_redemptions_of_a_stock_of_ten(world, postgres_only):
@@ -56,7 +33,7 @@ def test_fifty_redemptions_of_a_stock_of_ten(world, postgres_only):
     reward = services.reward_save(actor=world.staff, node=world.street, name="保温杯", cost=10, stock=10, active=True)
     calls = [lambda u=u: services.reward_redeem(actor=u, reward_id=reward.pk) for u in rich]
     calls += [lambda: services.reward_redeem(actor=poor, reward_id=reward.pk) for _ in range(10)]
-    outcomes = race(calls)
+    outcomes = race(calls, CONFLICT)
 
     assert not [o for o in outcomes if o.startswith("error")], outcomes
     assert outcomes.count("ok") == 10
@@ -75,7 +52,7 @@ def test_fifty_approvals_against_a_fund_for_ten(world, postgres_only):
                               starts_on=today.replace(day=1), ends_on=today.replace(month=12, day=31))
     claims = [services.claim_submit(actor=world.a.leader, fund_id=fund.pk, kind="duty", amount="10.00", date=today)
               for _ in range(50)]
-    outcomes = race([lambda c=c: services.claim_approve(actor=world.staff, claim_id=c.pk) for c in claims])
+    outcomes = race([lambda c=c: services.claim_approve(actor=world.staff, claim_id=c.pk) for c in claims], CONFLICT)
 
     assert not [o for o in outcomes if o.startswith("error")], outcomes
     assert outcomes.count("ok") == 10 and outcomes.count("FundExhausted") == 40

@@ -4,7 +4,6 @@ fund, honours and visits are there."""
 
 import datetime
 
-import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -12,9 +11,10 @@ from grid.models import RoleAssignment
 from incentives import demo, handlers, services
 from incentives.models import Account, CareVisit, Entry, ExpenseClaim, Fund, PointRule, Reward
 from patrols import demo as patrol_demo
+from tests.support import shared_fixture
 
 
-@pytest.fixture
+@shared_fixture
 def year(ledger):
     RoleAssignment.objects.update(start=timezone.localdate() - datetime.timedelta(days=400))
     patrol_demo.build_patrols(street=ledger.street, problem_rate=0.5)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from common import errors as common_errors
 from incentives import selectors, services
 from incentives.models import Account, Entry, ExpenseClaim, Fund, Honour, PointRule, Redemption, Reward
+from tests.support import shared_fixture
 
 
 def balance(user):
@@ -88,7 +89,7 @@ def test_reconcile_finds_a_tampered_balance(world):
 # --- rewards ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def shop(world):
     world.reward = services.reward_save(actor=world.staff, node=world.street, name="洗衣液", cost=10, stock=3, active=True)
     world.local = services.reward_save(actor=world.a.secretary, node=world.a.community, name="理发券", cost=5, stock=5,
@@ -218,7 +219,7 @@ def test_care_visits(world):
 # --- the expense fund -------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def fund(world):
     today = timezone.localdate()
     world.fund = services.fund_save(actor=world.staff, node=world.street, name="网格员保障金", budget=Decimal("100.00"),

@@ -2,20 +2,19 @@
 my redemptions and cancelling, my expense claims with a receipt photo, the ranking of my community."""
 
 import datetime
-import io
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone, translation
-from PIL import Image
 
 from grid.models import Post, Role
 from incentives import services
 from incentives.models import Account, Entry, ExpenseClaim, PointRule, Redemption, Reward
 from patrols import services as patrol_services
 from tests.factories import RoleFactory, UserFactory, act, checklist, issue, plan
+from tests.support import image, login, message_texts
 
 # The points page, whatever the length of the history and the kinds of sources on it: session, user,
 # the summary (account, month's points, home node and its ancestors, the ranking's people, values and
@@ -30,26 +29,11 @@ CATALOGUE_BUDGET = 7
 REDEMPTIONS_BUDGET = 5
 CLAIMS_BUDGET = 9
 
+pytestmark = pytest.mark.usefixtures("media")
+
 
 def url(name, *args):
     return reverse(f"mobile_incentives:{name}", args=args)
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def en(client, settings):
-    """A client reading the pages in English (the source strings), whatever the catalogue holds."""
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
-def login(client, user):
-    client.force_login(user)
-    return client
 
 
 def award(user, points, source=None):
@@ -77,19 +61,9 @@ def fund(world, node=None, **kw):
     return services.fund_save(actor=world.staff, node=node or world.street, **kw)
 
 
-def png(name="receipt.png", size=(40, 30)):
-    buf = io.BytesIO()
-    Image.new("RGB", size, (240, 240, 240)).save(buf, "PNG")
-    return SimpleUploadedFile(name, buf.getvalue(), content_type="image/png")
-
-
 def ledger_state():
     return (Entry.objects.count(), Redemption.objects.count(), sorted(Reward.objects.values_list("pk", "stock")),
             sorted(Account.objects.values_list("pk", "balance")))
-
-
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]]
 
 
 # --- login ---------------------------------------------------------------------------------------
@@ -272,7 +246,7 @@ def test_redeem_spends_points_and_stock_and_lists_the_redemption(en, world):
     assert en.get(url("redeem", r.pk))["Location"] == url("rewards")  # a reload redeems nothing
     response = en.post(url("redeem", r.pk), {"quantity": 2}, follow=True)
     assert response.redirect_chain == [(url("redemptions"), 302)]
-    assert "Redeemed: 洗衣液 × 2 for 10 points. The staff will hand it over." in messages_of(response)
+    assert "Redeemed: 洗衣液 × 2 for 10 points. The staff will hand it over." in message_texts(response)
     assert balance(world.a.leader) == 2
     assert Reward.objects.get(pk=r.pk).stock == 1
     [redemption] = Redemption.objects.all()
@@ -377,13 +351,13 @@ def test_cancel_gives_back_points_and_stock(en, world):
     assert Redemption.objects.get(pk=redemption.pk).state == "requested"
     response = en.post(url("cancel", redemption.pk), follow=True)
     assert response.redirect_chain == [(url("redemptions"), 302)]
-    assert "Cancelled: 10 points are back on your account." in messages_of(response)
+    assert "Cancelled: 10 points are back on your account." in message_texts(response)
     assert Redemption.objects.get(pk=redemption.pk).state == "cancelled"
     assert balance(world.a.leader) == 12 and Reward.objects.get(pk=r.pk).stock == 3
     # Twice: the service refuses, nothing moves.
     before = ledger_state()
     response = en.post(url("cancel", redemption.pk), follow=True)
-    assert "This redemption is cancelled already." in messages_of(response)
+    assert "This redemption is cancelled already." in message_texts(response)
     assert ledger_state() == before
 
 
@@ -426,13 +400,13 @@ def test_a_claim_with_a_receipt_photo(en, world):
     login(en, world.a.leader)
     day = timezone.localdate()
     response = en.post(url("claims"), {"fund": f.pk, "kind": "meal", "amount": "35.50", "date": day.isoformat(),
-                                       "note": "巡查误餐", "receipt": png()}, follow=True)
+                                       "note": "巡查误餐", "receipt": image("receipt.png", colour=(240, 240, 240))}, follow=True)
     assert response.redirect_chain == [(url("claims"), 302)]
     [claim] = ExpenseClaim.objects.all()
     assert (claim.leader, claim.fund, claim.kind, claim.amount, claim.date, claim.grid, claim.state) == (
         world.a.leader, f, "meal", Decimal("35.50"), day, world.a.mg1, "submitted")
     assert claim.receipt.name.startswith("receipts/") and claim.receipt.name.endswith(".png")
-    assert f"Your claim of 35.50 yuan is submitted to {f.name}." in messages_of(response)
+    assert f"Your claim of 35.50 yuan is submitted to {f.name}." in message_texts(response)
     html = response.content.decode()
     assert "¥35.50" in html and claim.receipt.url in html and "submitted" in html
 
@@ -441,7 +415,7 @@ def test_an_amount_with_three_decimals_is_a_field_error_and_writes_nothing(en, w
     f = fund(world)
     login(en, world.a.leader)
     response = en.post(url("claims"), {"fund": f.pk, "kind": "travel", "amount": "12.345",
-                                       "date": timezone.localdate().isoformat(), "receipt": png()})
+                                       "date": timezone.localdate().isoformat(), "receipt": image("receipt.png", colour=(240, 240, 240))})
     assert response.status_code == 200
     form = response.context["form"]
     assert form.errors["amount"] == ["At most two decimal places (fen)."]

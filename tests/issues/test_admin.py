@@ -13,7 +13,6 @@ from io import BytesIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.contrib.messages import get_messages
 from django.contrib.messages import constants as levels
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -24,9 +23,9 @@ from openpyxl import load_workbook
 from grid import access
 from grid import services as grid_services
 from issues import calendar, services
-from issues.apps import ADMIN_PERMISSIONS
 from issues.models import CalendarOverride, Category, Issue, IssueEvent, IssuePhoto, Notification, State, Supervision
-from tests.factories import UserFactory, act, category, issue
+from tests.factories import act, category, issue
+from tests.support import image, message_levels, shared_fixture
 
 User = get_user_model()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -36,31 +35,12 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 pytestmark = pytest.mark.usefixtures("english")
 
 
-@pytest.fixture
-def client(client):
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
-
-
 def url(model, view="changelist", *args):
     return reverse(f"admin:issues_{model}_{view}", args=args)
 
 
 def act_url(issue_obj, action):
     return reverse("admin:issues_issue_act", args=[issue_obj.pk, action])
-
-
-def grant(user, role):
-    """grid's admin group for the role, plus the issues permissions listed in issues.admin."""
-    grid_services.user_grant_admin(user=user, role=role)
-    group = Group.objects.get(name=f"role:{role}")
-    group.permissions.add(*Permission.objects.filter(content_type__app_label="issues",
-                                                     codename__in=ADMIN_PERMISSIONS[role]))
-    return User.objects.get(pk=user.pk)  # no stale permission cache
-
-
-def messages_of(response):
-    return [(m.level, m.message) for m in get_messages(response.wsgi_request)]
 
 
 def numbers(response):
@@ -81,32 +61,7 @@ def local_minute(dt):
     return timezone.localtime(dt).strftime("%Y-%m-%dT%H:%M")
 
 
-@pytest.fixture
-def superuser(db):
-    return UserFactory(username="root", is_superuser=True, is_staff=True)
-
-
-@pytest.fixture
-def staff(ledger):
-    return grant(ledger.staff, "street_staff")
-
-
-@pytest.fixture
-def secretary(ledger):
-    return grant(ledger.a.secretary, "secretary")
-
-
-@pytest.fixture
-def secretary_b(ledger):
-    return grant(ledger.b.secretary, "secretary")
-
-
-@pytest.fixture
-def branch(ledger):
-    return grant(ledger.branch, "party_branch")
-
-
-@pytest.fixture
+@shared_fixture
 def worker(ledger):
     """The property company's worker: not in an admin group; given the ledger's permissions by hand."""
     user = ledger.worker
@@ -117,7 +72,7 @@ def worker(ledger):
     return User.objects.get(pk=user.pk)
 
 
-@pytest.fixture
+@shared_fixture
 def rich(ledger):
     """`ledger` plus an issue for every filter: overdue with a yellow card, common, difficult, urgent,
     a hotline report, another category in community B, and one with a searchable title."""
@@ -378,11 +333,8 @@ def test_no_buttons_without_the_change_permission(client, ledger, secretary):
     assert client.get(act_url(ledger.recorded, "assign")).status_code == 403
 
 
-def test_the_photos_are_shown(client, ledger, staff, settings, tmp_path):
-    from tests.grid.test_uploads import image_file
-
-    settings.MEDIA_ROOT = tmp_path
-    reported = issue(ledger.a.mg1, ledger.a.leader, photos=[image_file(name="door.png")])
+def test_the_photos_are_shown(client, ledger, staff, media):
+    reported = issue(ledger.a.mg1, ledger.a.leader, photos=[image("door.png", size=(10, 10), colour="white")])
     photo = IssuePhoto.objects.get(issue=reported)
     client.force_login(staff)
     html = client.get(url("issue", "change", reported.pk)).content.decode()
@@ -422,7 +374,7 @@ def test_assign_through_the_form_computes_the_due_time_from_the_category(client,
     assert fresh.due_at == calendar.due_after(fresh.assigned_at, w.category.deadline, w.category.deadline_unit)
     event = fresh.events.order_by("-id").first()
     assert (event.action, event.actor, event.note) == ("assign", secretary, "请尽快")
-    assert [level for level, _m in messages_of(response)] == [levels.SUCCESS]
+    assert [level for level, _m in message_levels(response)] == [levels.SUCCESS]
 
 
 @pytest.mark.parametrize("data, field", [
@@ -490,7 +442,7 @@ def test_a_wrong_role_is_an_error_message_and_changes_nothing(client, ledger, br
                                                            "handler_org": w.property.pk})
     assert response.status_code == 302
     assert response["Location"] == url("issue", "change", w.recorded.pk)
-    assert messages_of(response) == [(levels.ERROR, "Your role does not allow this action on this issue.")]
+    assert message_levels(response) == [(levels.ERROR, "Your role does not allow this action on this issue.")]
     assert state_and_log(w.recorded) == before
 
 
@@ -498,7 +450,7 @@ def test_an_action_not_open_to_the_user_is_not_offered_as_a_form(client, ledger,
     client.force_login(branch)
     response = client.get(act_url(ledger.recorded, "assign"))
     assert response.status_code == 302
-    [(level, message)] = messages_of(response)
+    [(level, message)] = message_levels(response)
     assert level == levels.ERROR and "not open to you" in message
 
 
@@ -513,7 +465,7 @@ def test_a_stale_version_is_a_conflict_and_changes_nothing(client, ledger, secre
     before = state_and_log(w.recorded)
     response = client.post(act_url(w.recorded, "assign"), {"version": shown, "handler_org": w.property.pk})
     assert response.status_code == 302
-    [(level, message)] = messages_of(response)
+    [(level, message)] = message_levels(response)
     assert level == levels.ERROR
     assert "changed by someone else" in message
     assert state_and_log(w.recorded) == before
@@ -603,17 +555,13 @@ STARTS = {"reported": lambda w: w.reported, "recorded": _recorded, "handling": _
 
 @pytest.mark.parametrize("start, who, action, data, to, check", WALK,
                          ids=[f"{s}-{a}" for s, _w, a, *_rest in WALK])
-def test_every_action_form_calls_the_workflow(client, ledger, request, settings, tmp_path,
-                                              start, who, action, data, to, check):
-    from tests.grid.test_uploads import image_file
-
-    settings.MEDIA_ROOT = tmp_path
+def test_every_action_form_calls_the_workflow(client, ledger, request, media, start, who, action, data, to, check):
     w = ledger
     user = request.getfixturevalue(who)
     target = STARTS[start](w)
     data = dict(data(w) if callable(data) else data)
     if data.get("photos") == "image":
-        data["photos"] = image_file(name="fixed.png")
+        data["photos"] = image("fixed.png", size=(10, 10), colour="white")
     client.force_login(user)
     assert action in action_buttons(client.get(url("issue", "change", target.pk)).content.decode())
     assert client.get(act_url(target, action)).status_code == 200
@@ -626,13 +574,12 @@ def test_every_action_form_calls_the_workflow(client, ledger, request, settings,
     assert (last.action, last.actor_id) == (action, user.pk)
     assert IssueEvent.objects.filter(issue=target).count() == events + 1
     assert check is None or check(fresh, w)
-    assert messages_of(response)[0][0] == levels.SUCCESS
+    assert message_levels(response)[0][0] == levels.SUCCESS
 
 
-def test_a_bad_photo_is_refused_and_changes_nothing(client, ledger, staff, settings, tmp_path):
+def test_a_bad_photo_is_refused_and_changes_nothing(client, ledger, staff, media):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    settings.MEDIA_ROOT = tmp_path
     w = ledger
     client.force_login(staff)
     before = state_and_log(w.reported)
@@ -908,4 +855,4 @@ def test_retry_sends_failed_messages_again(client, ledger, staff, settings):
     assert (sms.status, sms.attempts) == ("pending", 1)
     assert "SMS_GATEWAY_URL" in sms.last_error
     assert (sent.status, sent.attempts) == ("sent", 1)
-    assert [level for level, _m in messages_of(response)] == [levels.SUCCESS, levels.WARNING, levels.INFO]
+    assert [level for level, _m in message_levels(response)] == [levels.SUCCESS, levels.WARNING, levels.INFO]

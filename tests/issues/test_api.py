@@ -2,18 +2,17 @@
 and the list's query budget."""
 
 import datetime
-import io
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from PIL import Image
 from rest_framework.test import APIClient
 
 from grid.models import Role
 from issues.models import Category, Issue, IssueCounter, IssueEvent, IssuePhoto, Supervision
 from tests.factories import OrganisationFactory, RoleFactory, UserFactory, act, category, issue
+from tests.support import client_for, fresh, ids, image, results, shared_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -34,25 +33,6 @@ def fields_of(response):
     return [key for key in response.json() if key != "codes"]
 
 
-def client_for(user):
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
-
-
-def fresh(user):
-    return type(user).objects.get(pk=user.pk)
-
-
-def results(response):
-    assert response.status_code == 200, response.content
-    return response.json()["results"]
-
-
-def ids(response):
-    return {i["id"] for i in results(response)}
-
-
 def detail(pk):
     return f"{LIST}{pk}/"
 
@@ -61,25 +41,13 @@ def action_url(pk, name):
     return f"{LIST}{pk}/actions/{name}/"
 
 
-def png(name="photo.png"):
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), "red").save(buf, "PNG")
-    return SimpleUploadedFile(name, buf.getvalue(), content_type="image/png")
-
-
 def snapshot(issue_obj):
     """What must not move when an action is refused."""
     i = Issue.objects.get(pk=issue_obj.pk)
     return (i.state, i.version, i.handler_org_id, i.handler_user_id, i.due_at, i.events.count())
 
 
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
+@shared_fixture
 def all_four(ledger):
     w = ledger
     return {w.reported.pk, w.recorded.pk, w.handling.pk, w.other.pk}
@@ -324,7 +292,8 @@ class TestCreate:
 
     def test_report_with_photos(self, ledger, media):
         w = ledger
-        r = client_for(w.a.leader).post(LIST, {**body(w), "photos": [png("a.png"), png("b.png")]}, format="multipart")
+        upload = [image(name, size=(8, 8), colour="red") for name in ("a.png", "b.png")]
+        r = client_for(w.a.leader).post(LIST, {**body(w), "photos": upload}, format="multipart")
         assert r.status_code == 201, r.content
         photos = r.json()["photos"]
         assert len(photos) == 2 and all(p["url"].startswith("http://testserver/media/issues/") for p in photos)
@@ -434,7 +403,7 @@ class TestActions:
         assert out["event"]["data"]["handler_org"] == w.property.pk and out["event"]["data"]["due"]
         item = client_for(w.staff).get(detail(pk)).json()
         assert item["handler_org"] == w.property.pk and item["due"] is not None
-        out = step(worker, "submit_done", "verifying", 4, fmt="multipart", note="已清运", version="3", photos=[png()])
+        out = step(worker, "submit_done", "verifying", 4, fmt="multipart", note="已清运", version="3", photos=[image(size=(8, 8), colour="red")])
         assert out["event"]["actor"] == "worker" and len(out["event"]["photos"]) == 1
         assert out["event"]["photos"][0]["url"].startswith("http://testserver/media/")
         step(secretary, "verify", "resolved", 5, version=4)

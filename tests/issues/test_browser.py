@@ -5,19 +5,10 @@ verifies, the leader gives feedback, and the resident's tracking page shows that
 import pytest
 
 from issues.models import Issue, State
-from tests.conftest import PHONE, watch
 from tests.factories import category
+from tests.support import fits, log_in, watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, origin, username):
-    page.context.clear_cookies()
-    page.goto(f"{origin}/m/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-123456")
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{origin}/m/")
 
 
 def take(page, origin, issue, action, **fields):
@@ -39,7 +30,7 @@ def take(page, origin, issue, action, **fields):
         box.locator("button[type=submit]").click()
     page.wait_for_load_state("networkidle")
     assert not page.locator(f"#act-{action} .error").count(), page.locator(f"#act-{action}").inner_text()
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert fits(page)
 
 
 def test_a_resident_report_goes_all_the_way_to_feedback(live_server, ledger, phone):
@@ -82,6 +73,6 @@ def test_a_resident_report_goes_all_the_way_to_feedback(live_server, ledger, pho
     feedback = page.locator("section.feedback")
     assert "已上门告知灯已修好" in feedback.inner_text()
     assert "13955556666" not in page.content() and "worker" not in page.content()
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert fits(page)
     assert foreign == [], "a page loaded something from outside the site"
     assert failed == []

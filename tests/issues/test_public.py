@@ -1,7 +1,6 @@
 """The residents' pages (issues/public.py) and the printable notice boards (issues/boards.py)."""
 
 import re
-from io import BytesIO
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -10,23 +9,24 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from PIL import Image
 
 from grid.models import Kind, Level, Post, Role
 from issues import boards
 from issues.models import Issue, IssueEvent, IssuePhoto, State
 from issues.public import client_ip
 from issues.public_forms import ReportForm
-from tests.conftest import PHONE, watch
 from tests.factories import RoleFactory, UserFactory, act, category, issue, node
+from tests.support import PHONE, fits, image, watch
 
 PUBLIC_PHONE = "13600001111"  # RoleFactory's public phone
 PRIVATE_PHONE = "13800005678"  # UserFactory's private phone
 
 
+pytestmark = pytest.mark.usefixtures("media")
+
+
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def _relative_links(settings):
     settings.PUBLIC_BASE_URL = ""
 
 
@@ -34,12 +34,6 @@ def _media(settings, tmp_path):
 def client():
     # English pages: the assertions on wording do not depend on the state of the zh-hans catalogue.
     return Client(HTTP_ACCEPT_LANGUAGE="en")
-
-
-def image(size=(20, 20), fmt="PNG", name="photo.png"):
-    buf = BytesIO()
-    Image.new("RGB", size, "white").save(buf, format=fmt)
-    return SimpleUploadedFile(name, buf.getvalue(), content_type=f"image/{fmt.lower()}")
 
 
 def report_url(code):
@@ -121,7 +115,7 @@ def test_only_microgrids_have_a_report_page(client, world, code):
 
 
 def test_a_good_report_creates_one_issue_and_answers_its_tracking_link(client, world):
-    response = post(client, photo=image())
+    response = post(client, photo=image(size=(20, 20), colour="white"))
     assert response.status_code == 302
     issue_obj = Issue.objects.get()
     assert (issue_obj.source, issue_obj.state, issue_obj.grid) == ("resident", State.REPORTED, world.a.mg1)
@@ -173,7 +167,7 @@ def test_csrf_is_enforced_and_works_as_a_normal_form(world):
 
 
 def test_the_honeypot_answers_like_a_success_and_stores_nothing(client, world):
-    response = post(client, website="http://spam.example", photo=image())
+    response = post(client, website="http://spam.example", photo=image(size=(20, 20), colour="white"))
     assert response.status_code == 302
     assert "/sent/" in response["Location"]
     sent = client.get(response["Location"])
@@ -209,7 +203,7 @@ def test_bad_input_stores_nothing_and_shows_the_field_error(client, world, over,
 
 
 def test_a_photo_must_be_chosen_again_after_a_correction(client, world):
-    page = html(post(client, description="", photo=image()))
+    page = html(post(client, description="", photo=image(size=(20, 20), colour="white")))
     assert "Choose the photo again" in page
     assert not IssuePhoto.objects.exists()
     assert "Choose the photo again" not in html(post(client, description=""))
@@ -236,10 +230,12 @@ def test_the_phone_error_is_translated(world):
 
 def _photo_cases():
     return [
-        ("gif", lambda s: image(fmt="GIF", name="a.gif"), "type"),
+        ("gif", lambda s: image("a.gif", size=(20, 20), fmt="GIF", colour="white"), "type"),
         ("not an image", lambda s: SimpleUploadedFile("a.jpg", b"%PDF-1.4 not an image", content_type="image/jpeg"), "type"),
-        ("oversized", lambda s: (setattr(s, "UPLOAD_MAX_BYTES", 100), image(size=(64, 64)))[1], "size"),
-        ("too many pixels", lambda s: (setattr(s, "UPLOAD_MAX_PIXELS", 50 * 50), image(size=(60, 60)))[1], "pixels"),
+        ("oversized", lambda s: (setattr(s, "UPLOAD_MAX_BYTES", 100), image(size=(64, 64), colour="white"))[1],
+         "size"),
+        ("too many pixels",
+         lambda s: (setattr(s, "UPLOAD_MAX_PIXELS", 50 * 50), image(size=(60, 60), colour="white"))[1], "pixels"),
     ]
 
 
@@ -275,7 +271,7 @@ def test_reports_are_limited_per_ip(client, world, settings):
     settings.RESIDENT_REPORTS_PER_NODE_PER_HOUR = 100
     assert post(client, ip="10.0.0.1").status_code == 302
     assert post(client, ip="10.0.0.1", code="CA-G2").status_code == 302
-    over = post(client, ip="10.0.0.1", photo=image())
+    over = post(client, ip="10.0.0.1", photo=image(size=(20, 20), colour="white"))
     assert over.status_code == 429
     assert "Please wait a little" in html(over)
     assert PUBLIC_PHONE in html(over)  # whom to call when it is urgent
@@ -606,11 +602,11 @@ def test_a_resident_reports_with_a_photo_from_a_phone(live_server, world, chromi
     page.set_default_timeout(15_000)
     foreign, failed = watch(page, origin)
     photo = tmp_path / "lamp.jpg"
-    Image.new("RGB", (40, 30), "gray").save(photo, format="JPEG")
+    photo.write_bytes(image("lamp.jpg", fmt="JPEG", colour="gray").read())
 
     page.goto(f"{origin}{report_url('CA-G1')}")
     assert PUBLIC_PHONE in page.content()
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert fits(page)
     box = page.locator("input[name=website]").bounding_box()
     assert box["x"] + box["width"] <= 0  # the honeypot is out of sight
     page.select_option("#id_category", str(cat.pk))
@@ -623,13 +619,13 @@ def test_a_resident_reports_with_a_photo_from_a_phone(live_server, world, chromi
     assert page.locator(".code").inner_text().strip() == issue_obj.tracking_code
     assert issue_obj.reporter_phone == "13922223333"
     assert issue_obj.photos.count() == 1
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert fits(page)
 
     page.click("a.track-link")
     page.wait_for_url(f"{origin}{reverse('public:track', args=[issue_obj.tracking_code])}")
     assert issue_obj.number in page.content()
     assert "13922223333" not in page.content()
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert fits(page)
     assert foreign == [], "the pages loaded something from outside the site"
     assert failed == []
     context.close()

@@ -1,25 +1,22 @@
 import datetime
-from io import BytesIO
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from PIL import Image
 
 from issues import services, signals
 from issues.models import Issue, IssuePhoto, Notification, State, Supervision
 from tests.factories import act, category, issue
 from tests.issues.clock import make_overdue
+from tests.support import image
 
 pytestmark = pytest.mark.django_db
 
 
-def photo(fmt="PNG", size=(20, 20), name="p.png"):
-    buf = BytesIO()
-    Image.new("RGB", size, "red").save(buf, format=fmt)
-    return SimpleUploadedFile(name, buf.getvalue())
+# As a form's file arrives without a type of its own.
+RED = {"size": (20, 20), "colour": "red", "content_type": "text/plain"}
 
 
 def unchanged(i):
@@ -55,7 +52,7 @@ class TestReport:
         ({"description": "  "}, "description"),
         ({"reporter_phone": "123"}, "reporter_phone"),
         ({"photos": [SimpleUploadedFile("x.png", b"not an image")]}, "photos"),
-        ({"photos": [photo("GIF", name="x.gif")]}, "photos"),
+        ({"photos": [image("x.gif", fmt="GIF", **RED)]}, "photos"),
     ])
     def test_bad_input_stores_nothing(self, ledger, kw, field):
         before = (Issue.objects.count(), IssuePhoto.objects.count())
@@ -74,9 +71,8 @@ class TestReport:
         with pytest.raises(ValidationError):
             issue(ledger.a.mg1, category=cat)
 
-    def test_photos_are_stored_with_the_report(self, ledger, settings, tmp_path):
-        settings.MEDIA_ROOT = tmp_path
-        i = issue(ledger.a.mg1, ledger.a.leader, photos=[photo(), photo("JPEG", name="b.jpg")])
+    def test_photos_are_stored_with_the_report(self, ledger, media):
+        i = issue(ledger.a.mg1, ledger.a.leader, photos=[image("p.png", **RED), image("b.jpg", fmt="JPEG", **RED)])
         assert i.photos.count() == 2
         assert i.photos.first().event.action == "report"
 
@@ -320,7 +316,7 @@ def test_description_length_is_checked(ledger):
 def test_photo_error_keeps_its_code(ledger, settings):
     settings.UPLOAD_MAX_PIXELS = 100
     with pytest.raises(ValidationError) as e:
-        issue(ledger.a.mg1, photos=[photo(size=(20, 20))])
+        issue(ledger.a.mg1, photos=[image("p.png", **RED)])
     assert e.value.error_dict["photos"][0].code == "pixels"
 
 

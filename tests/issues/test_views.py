@@ -1,7 +1,6 @@
 """The mobile ledger pages (issues/views.py): report, the issue page and its action forms, the queues."""
 
 import datetime
-import io
 
 import pytest
 from django.conf import settings as django_settings
@@ -9,12 +8,12 @@ from django.contrib.messages import constants
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image
 
 from issues import services
 from issues.models import Issue, IssueEvent, IssuePhoto, State, Supervision
 from tests.factories import RoleFactory, UserFactory, act, category, issue
 from tests.issues.clock import make_overdue
+from tests.support import fresh, image, login, message_levels, shared_fixture
 
 # Whatever the number of rows, a queue page costs this many queries at most (session, user, roles for
 # the tabs, scope, handler companies, the user's own issues outside their scope, section counts or the
@@ -23,6 +22,8 @@ QUEUE_BUDGET = 10
 # The issue page, whatever the length of its timeline and the number of photos (a verifying issue is the
 # dearest: the service looks up who did the work once for `verify` and once for `reject`).
 DETAIL_BUDGET = 19
+
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def url(name, *args):
@@ -33,28 +34,14 @@ def act_url(issue_obj, action):
     return url("act", issue_obj.pk, action)
 
 
-def fresh(issue_obj):
-    return Issue.objects.get(pk=issue_obj.pk)
-
-
 def snapshot(issue_obj):
     i = fresh(issue_obj)
     return (i.state, i.version, i.handler_org_id, i.due_at, i.extension_until, IssueEvent.objects.filter(issue=i).count())
 
 
-def png(name="photo.png", size=(40, 30)):
-    buf = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(buf, "PNG")
-    return SimpleUploadedFile(name, buf.getvalue(), content_type="image/png")
-
-
 def post_action(client, issue_obj, action, version=None, **data):
     data["version"] = fresh(issue_obj).version if version is None else version
     return client.post(act_url(issue_obj, action), data, follow=True)
-
-
-def messages_of(response):
-    return [(m.level, str(m)) for m in response.context["messages"]]
 
 
 def form_of(response, action):
@@ -64,23 +51,6 @@ def form_of(response, action):
 
 def shown_actions(response):
     return [f["action"] for f in response.context["forms"]]
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def en(client, settings):
-    """A client reading the pages in English (the source strings), whatever the catalogue holds."""
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
-def login(client, user):
-    client.force_login(user)
-    return client
 
 
 # --- login -----------------------------------------------------------------------------------------
@@ -146,7 +116,7 @@ def test_report_puts_one_issue_in_the_ledger_and_opens_it(en, ledger):
     before = Issue.objects.count()
     response = en.post(url("report"), {
         "grid": "CA-G1", "category": ledger.category.pk, "description": "  楼道灯不亮  ", "location": "1栋2单元",
-        "priority": "high", "source": "patrol", "photos": [png("a.png"), png("b.png")],
+        "priority": "high", "source": "patrol", "photos": [image("a.png"), image("b.png")],
     })
     assert Issue.objects.count() == before + 1
     new = Issue.objects.latest("id")
@@ -186,7 +156,7 @@ def test_report_refuses_too_many_photos(en, ledger):
     before = Issue.objects.count()
     response = en.post(url("report"), {
         "grid": "CA-G1", "category": ledger.category.pk, "description": "垃圾未清运", "priority": "normal",
-        "source": "visit", "photos": [png(f"{i}.png") for i in range(services.MAX_PHOTOS + 1)],
+        "source": "visit", "photos": [image(f"{i}.png") for i in range(services.MAX_PHOTOS + 1)],
     })
     assert response.status_code == 200
     assert "photos" in response.context["form"].errors
@@ -300,9 +270,9 @@ def test_issue_page_query_budget_does_not_grow_with_the_timeline(client, ledger,
         short = client.get(url("detail", ledger.handling.pk))
     for day in range(1, 6):
         act(ledger.handling, "request_extension", ledger.worker, reason=f"第{day}次", until=later(ledger.handling, 1),
-            photos=[png()])
+            photos=[image()])
         act(ledger.handling, "decide_extension", ledger.a.secretary, approve=day % 2 == 0, note="")
-    act(ledger.handling, "submit_done", ledger.worker, note="完成", photos=[png(), png()])
+    act(ledger.handling, "submit_done", ledger.worker, note="完成", photos=[image(), image()])
     with django_assert_max_num_queries(DETAIL_BUDGET):
         long = client.get(url("detail", ledger.handling.pk))
     assert len(long.context["timeline"]) == len(short.context["timeline"]) + 11
@@ -357,14 +327,14 @@ def test_unknown_action_is_404_and_a_get_goes_back_to_the_issue(client, ledger):
 
 def test_resolve_on_the_spot(en, ledger):
     login(en, ledger.a.leader)
-    response = post_action(en, ledger.reported, "resolve_on_spot", note="当场联系物业关好门", photos=[png()])
+    response = post_action(en, ledger.reported, "resolve_on_spot", note="当场联系物业关好门", photos=[image()])
     assert response.redirect_chain == [(url("detail", ledger.reported.pk), 302)]
     issue_obj = fresh(ledger.reported)
     assert issue_obj.state == State.RESOLVED
     event = issue_obj.events.last()
     assert (event.action, event.actor, event.note) == ("resolve_on_spot", ledger.a.leader, "当场联系物业关好门")
     assert event.photos.count() == 1
-    assert messages_of(response) == [(constants.SUCCESS, "Resolve on the spot: done. New state: resolved.")]
+    assert message_levels(response) == [(constants.SUCCESS, "Resolve on the spot: done. New state: resolved.")]
     # Next: the feedback to the resident.
     assert "give_feedback" in shown_actions(response)
 
@@ -387,7 +357,7 @@ def test_record_from_the_page(en, ledger):
     login(en, ledger.a.leader)
     response = post_action(en, ledger.reported, "record")
     assert fresh(ledger.reported).state == State.RECORDED
-    assert messages_of(response)[0][0] == constants.SUCCESS
+    assert message_levels(response)[0][0] == constants.SUCCESS
     assert fresh(ledger.reported).events.last().action == "record"
 
 
@@ -409,7 +379,7 @@ def test_assign_to_the_property_company_with_a_due_time(en, ledger):
     assert issue_obj.state == State.HANDLING
     assert issue_obj.handler_org == ledger.property
     assert issue_obj.due_at == due
-    assert messages_of(response)[0][0] == constants.SUCCESS
+    assert message_levels(response)[0][0] == constants.SUCCESS
     # The worker now finds it in their queue.
     login(en, ledger.worker)
     assert ledger.recorded.pk in [r["issue"].pk for r in en.get(url("queue", "handler")).context["rows"]]
@@ -454,7 +424,7 @@ def test_assign_by_a_leader_is_refused_with_a_message(en, ledger):
     before = snapshot(ledger.recorded)
     response = post_action(en, ledger.recorded, "assign", handler_org=ledger.property.pk)
     assert response.redirect_chain == [(url("detail", ledger.recorded.pk), 302)]
-    assert messages_of(response) == [(constants.ERROR, "Your role does not allow this action on this issue.")]
+    assert message_levels(response) == [(constants.ERROR, "Your role does not allow this action on this issue.")]
     assert snapshot(ledger.recorded) == before
     assert 'class="msg error" role="alert"' in response.content.decode()
 
@@ -466,7 +436,7 @@ def test_assign_on_a_stale_page_is_a_conflict(en, ledger):
     before = snapshot(ledger.recorded)
     response = post_action(en, ledger.recorded, "assign", version=seen, handler_org=ledger.property.pk)
     assert response.redirect_chain == [(url("detail", ledger.recorded.pk), 302)]
-    [(level, text)] = messages_of(response)
+    [(level, text)] = message_levels(response)
     assert level == constants.WARNING and text.startswith("Someone else changed this issue meanwhile.")
     assert snapshot(ledger.recorded) == before
     assert response.context["issue"].state == State.ANALYSIS  # the new state is shown
@@ -485,7 +455,7 @@ def test_a_race_lost_inside_the_service_is_a_conflict_too(en, ledger, monkeypatc
     monkeypatch.setattr(views.services, "issue_transition", racing)
     login(en, ledger.a.secretary)
     response = post_action(en, ledger.recorded, "assign", handler_org=ledger.property.pk)
-    assert messages_of(response)[0][0] == constants.WARNING
+    assert message_levels(response)[0][0] == constants.WARNING
     issue_obj = fresh(ledger.recorded)
     assert issue_obj.state == State.ANALYSIS
     assert [e.action for e in issue_obj.events.all()] == ["report", "record", "refer_analysis"]
@@ -505,7 +475,7 @@ def test_a_role_lost_inside_the_service_is_a_message(en, ledger, monkeypatch):
     before = snapshot(ledger.recorded)
     response = post_action(en, ledger.recorded, "assign", handler_org=ledger.property.pk)
     assert response.redirect_chain == [(url("detail", ledger.recorded.pk), 302)]
-    assert messages_of(response) == [(constants.ERROR, "Your role does not allow this action on this issue.")]
+    assert message_levels(response) == [(constants.ERROR, "Your role does not allow this action on this issue.")]
     assert snapshot(ledger.recorded) == before
 
 
@@ -513,7 +483,7 @@ def test_a_missing_version_is_treated_as_stale(en, ledger):
     login(en, ledger.a.secretary)
     before = snapshot(ledger.recorded)
     response = en.post(act_url(ledger.recorded, "assign"), {"handler_org": ledger.property.pk}, follow=True)
-    assert messages_of(response)[0][0] == constants.WARNING
+    assert message_levels(response)[0][0] == constants.WARNING
     assert snapshot(ledger.recorded) == before
 
 
@@ -522,13 +492,13 @@ def test_a_missing_version_is_treated_as_stale(en, ledger):
 
 def test_submit_done_by_the_property_worker_with_photos(en, ledger):
     login(en, ledger.worker)
-    response = post_action(en, ledger.handling, "submit_done", note="已更换门禁", photos=[png("after.png")])
+    response = post_action(en, ledger.handling, "submit_done", note="已更换门禁", photos=[image("after.png")])
     issue_obj = fresh(ledger.handling)
     assert issue_obj.state == State.VERIFYING
     event = issue_obj.events.last()
     assert (event.action, event.actor) == ("submit_done", ledger.worker)
     assert event.photos.count() == 1
-    assert messages_of(response)[0][0] == constants.SUCCESS
+    assert message_levels(response)[0][0] == constants.SUCCESS
     # The photo shows in the timeline, under its event.
     html = response.content.decode()
     assert event.photos.get().image.url in html
@@ -549,11 +519,11 @@ def test_submit_done_by_the_secretary_is_refused(en, ledger):
     login(en, ledger.a.secretary)
     before = snapshot(ledger.handling)
     response = post_action(en, ledger.handling, "submit_done", note="代为提交")
-    assert messages_of(response)[0][0] == constants.ERROR
+    assert message_levels(response)[0][0] == constants.ERROR
     assert snapshot(ledger.handling) == before
 
 
-@pytest.fixture
+@shared_fixture
 def verifying(ledger):
     return act(ledger.handling, "submit_done", ledger.worker, note="已修好")
 
@@ -563,14 +533,14 @@ def test_verify_by_the_secretary(en, ledger, verifying):
     assert {"verify", "reject"} <= set(shown_actions(en.get(url("detail", verifying.pk))))
     response = post_action(en, verifying, "verify", note="现场核实")
     assert fresh(verifying).state == State.RESOLVED
-    assert messages_of(response)[0][0] == constants.SUCCESS
+    assert message_levels(response)[0][0] == constants.SUCCESS
 
 
 def test_the_worker_cannot_verify_their_own_work(en, ledger, verifying):
     login(en, ledger.worker)
     before = snapshot(verifying)
     response = post_action(en, verifying, "verify")
-    assert messages_of(response) == [(constants.ERROR, "Your role does not allow this action on this issue.")]
+    assert message_levels(response) == [(constants.ERROR, "Your role does not allow this action on this issue.")]
     assert snapshot(verifying) == before
 
 
@@ -583,7 +553,7 @@ def test_the_secretary_cannot_verify_as_the_named_handler(en, ledger):
     before = snapshot(target)
     response = post_action(en, target, "verify")
     assert response.redirect_chain == [(url("detail", target.pk), 302)]
-    [(level, text)] = messages_of(response)
+    [(level, text)] = message_levels(response)
     assert level == constants.ERROR and "another person must" in text
     assert snapshot(target) == before
     # The timeline names the handling person.
@@ -595,12 +565,12 @@ def test_a_second_extension_request_is_refused_with_a_message(en, ledger):
     login(en, ledger.worker)
     before = snapshot(ledger.handling)
     response = post_action(en, ledger.handling, "request_extension", reason="再延", until=later(ledger.handling, 9))
-    [(level, text)] = messages_of(response)
+    [(level, text)] = message_levels(response)
     assert level == constants.ERROR and "already waiting for a decision" in text
     assert snapshot(ledger.handling) == before
     # With a bad form as well, the refusal is still a message, not a form the page does not show.
     response = post_action(en, ledger.handling, "request_extension", reason="")
-    assert messages_of(response)[0][0] == constants.ERROR
+    assert message_levels(response)[0][0] == constants.ERROR
     assert snapshot(ledger.handling) == before
 
 
@@ -622,7 +592,7 @@ def test_verify_on_a_page_that_is_no_longer_verifying_is_a_conflict(en, ledger, 
     act(verifying, "reject", ledger.a.leader, note="组长驳回")
     before = snapshot(verifying)
     response = post_action(en, verifying, "verify", version=seen)
-    assert messages_of(response)[0][0] == constants.WARNING
+    assert message_levels(response)[0][0] == constants.WARNING
     assert snapshot(verifying) == before
 
 
@@ -630,7 +600,7 @@ def test_an_action_the_state_does_not_allow_is_refused(en, ledger):
     login(en, ledger.a.secretary)
     before = snapshot(ledger.reported)
     response = post_action(en, ledger.reported, "verify")
-    [(level, text)] = messages_of(response)
+    [(level, text)] = message_levels(response)
     assert level == constants.ERROR and "not possible while the issue is reported" in text
     assert snapshot(ledger.reported) == before
 
@@ -638,7 +608,7 @@ def test_an_action_the_state_does_not_allow_is_refused(en, ledger):
 # --- actions: feedback ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def resolved(ledger):
     return act(ledger.reported, "resolve_on_spot", ledger.a.leader, note="当场处理")
 
@@ -668,7 +638,7 @@ def test_feedback_by_the_property_worker_is_refused(en, ledger, verifying):
     login(en, ledger.worker)
     before = snapshot(verifying)
     response = post_action(en, verifying, "give_feedback", channel="phone", text="x", satisfaction="satisfied")
-    assert messages_of(response)[0][0] == constants.ERROR
+    assert message_levels(response)[0][0] == constants.ERROR
     assert snapshot(verifying) == before
 
 
@@ -681,7 +651,7 @@ def test_a_dissatisfied_resident_lets_the_leader_reopen(en, ledger, resolved):
     issue_obj = fresh(resolved)
     # Resolved on the spot, it had no handler: it goes back to be assigned.
     assert (issue_obj.state, issue_obj.reopen_count, issue_obj.closed_at) == (State.RECORDED, 1, None)
-    assert messages_of(response)[0][0] == constants.SUCCESS
+    assert message_levels(response)[0][0] == constants.SUCCESS
 
 
 # --- actions: extensions -------------------------------------------------------------------------------
@@ -745,7 +715,7 @@ def test_decide_extension_by_the_worker_is_refused(en, ledger):
     login(en, ledger.worker)
     before = snapshot(ledger.handling)
     response = post_action(en, ledger.handling, "decide_extension", approve="yes")
-    assert messages_of(response)[0][0] == constants.ERROR
+    assert message_levels(response)[0][0] == constants.ERROR
     assert snapshot(ledger.handling) == before
 
 
@@ -770,7 +740,7 @@ def test_the_worker_returns_an_issue_and_lands_on_their_queue(en, ledger):
     # Out of their hands and out of their sight: back to the queue, not a 404.
     assert response.redirect_chain[0] == (url("index"), 302)
     assert response.status_code == 200
-    assert messages_of(response)[0][0] == constants.SUCCESS
+    assert message_levels(response)[0][0] == constants.SUCCESS
 
 
 def test_refer_to_joint_analysis_needs_a_flag(en, ledger):
@@ -812,7 +782,7 @@ def test_escalate_by_the_leader_is_refused(en, ledger):
     login(en, ledger.a.leader)
     before = snapshot(ledger.handling)
     response = post_action(en, ledger.handling, "escalate", note="组长想升级")
-    assert messages_of(response)[0][0] == constants.ERROR
+    assert message_levels(response)[0][0] == constants.ERROR
     assert snapshot(ledger.handling) == before
 
 
@@ -853,7 +823,7 @@ def test_merge_by_the_worker_is_refused(en, ledger):
     login(en, ledger.worker)
     before = snapshot(ledger.handling)
     response = post_action(en, ledger.handling, "merge", into=ledger.recorded.number)
-    assert messages_of(response)[0][0] == constants.ERROR
+    assert message_levels(response)[0][0] == constants.ERROR
     assert snapshot(ledger.handling) == before
 
 

@@ -11,6 +11,7 @@ from grid.models import Role
 from issues import services, workflow
 from issues.models import Issue, IssueEvent, State, Supervision
 from tests.factories import RoleFactory, UserFactory, issue
+from tests.support import shared_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def prepared(w, state, action):
     return Issue.objects.get(pk=i.pk)
 
 
-@pytest.fixture
+@shared_fixture
 def people(ledger):
     w = ledger
     owner = RoleFactory(node=w.a.mg1, role=Role.OWNER_REP, user=UserFactory(username="owner")).user

@@ -29,8 +29,8 @@ from patrols.models import (
     PatrolPlan,
     Scenario,
 )
-from tests.admin_support import grant, messages_of, rows
-from tests.factories import UserFactory, category, checklist, plan, scenario
+from tests.factories import category, checklist, plan, scenario
+from tests.support import messages_of, rows, shared_fixture
 
 User = get_user_model()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -38,17 +38,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 pytestmark = pytest.mark.usefixtures("english")
 
 
-@pytest.fixture
-def client(client):
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
-
-
 def url(model, view="changelist", *args):
     return reverse(f"admin:patrols_{model}_{view}", args=args)
 
 
-@pytest.fixture
+@shared_fixture
 def patrolled(ledger):
     """`ledger` plus a plan with a record (one recorded finding) in compounds A and B, work logs in
     both communities, and this month's reports of A, B and the street."""
@@ -70,31 +64,6 @@ def patrolled(ledger):
         side.report = services.report_generate(node=side.community, month=services.current_month())
     w.street_report = services.report_generate(node=w.street, month=services.current_month())
     return w
-
-
-@pytest.fixture
-def superuser(db):
-    return UserFactory(username="root", is_superuser=True, is_staff=True)
-
-
-@pytest.fixture
-def staff(ledger):
-    return grant(ledger.staff, "street_staff")
-
-
-@pytest.fixture
-def secretary(ledger):
-    return grant(ledger.a.secretary, "secretary")
-
-
-@pytest.fixture
-def secretary_b(ledger):
-    return grant(ledger.b.secretary, "secretary")
-
-
-@pytest.fixture
-def branch(ledger):
-    return grant(ledger.branch, "party_branch")
 
 
 def record_meeting(w, actor=None, **kw):

@@ -14,6 +14,7 @@ from issues.models import Issue, IssueEvent, Source, State
 from patrols import services
 from patrols.models import Finding, MonthlyReport, Participant, Patrol, PatrolPlan, PlanState, Scenario, WorkLog
 from tests.factories import RoleFactory, UserFactory, category, checklist, issue, plan, scenario
+from tests.support import client_for, fresh, ids, results, shared_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -34,26 +35,6 @@ WORKLOG_FIELDS = {"id", "leader", "leader_name", "kind", "date", "grid", "grid_n
 REPORT_FIELDS = {"id", "node", "month", "handling", "analysis", "patrols", "generated_at"}
 
 
-def client_for(user):
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
-
-
-def fresh(user):
-    """A new user object, as in production: the scope is cached on the user."""
-    return type(user).objects.get(pk=user.pk)
-
-
-def results(response):
-    assert response.status_code == 200, response.content
-    return response.json()["results"]
-
-
-def ids(response):
-    return {i["id"] for i in results(response)}
-
-
 def today():
     return timezone.localdate()
 
@@ -69,7 +50,7 @@ def counts():
             Participant.objects.count())
 
 
-@pytest.fixture
+@shared_fixture
 def plans(world):
     """This month's plans of both shipped scenarios on the whole street, as the monthly job makes them:
     the joint patrol at each compound, the care visit at each community, the secretary as convener."""
@@ -409,7 +390,7 @@ class TestCreate:
 # --- patrol records: list and detail ----------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def records(plans):
     w = plans
     w.rec_a = record(w.plan_a, w.a.leader, findings=[
@@ -495,7 +476,7 @@ class TestRecords:
 # --- work logs --------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def logs(plans):
     w = plans
     w.hh_a1 = w.a.households[0]  # on mg1
@@ -690,7 +671,7 @@ class TestProfile:
 # --- monthly reports --------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def reports(plans):
     w = plans
     w.month = services.current_month()

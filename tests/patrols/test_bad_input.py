@@ -10,8 +10,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from patrols import services
-from tests.admin_support import grant
 from tests.factories import checklist, plan, scenario
+from tests.support import grant
 
 BAD = ["abc", "0", "-1", str(2**63), str(2**70), "\x00", "1\x00", "0000-01", "9999-13", "x" * 300]
 BAD_IDS = ["abc", "0", "-1", str(2**63), str(2**70), "%00", "1%00"]

@@ -1,42 +1,22 @@
 """A joint patrol in a real Chromium at phone size: the leader opens this month's plan, walks the
 checklist with two problems — one solved on the spot, one recorded — and both land in the ledger."""
 
-import io
 import re
 
 import pytest
-from PIL import Image
 
 from issues.models import IssuePhoto, Source, State
 from patrols.models import Finding, Patrol, PlanState, WorkLog
-from tests.conftest import PHONE, watch
 from tests.factories import plan
+from tests.support import fits, image, log_in, watch
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def log_in(page, origin, username):
-    page.context.clear_cookies()
-    page.goto(f"{origin}/m/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-123456")
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{origin}/m/")
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media")]
 
 
 def photo():
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 48), (220, 200, 40)).save(buf, "JPEG")
-    return {"name": "lamp.jpg", "mimeType": "image/jpeg", "buffer": buf.getvalue()}
-
-
-def fits(page):
-    return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    """A phone's photo, as Playwright hands a file to an <input type=file>."""
+    f = image("lamp.jpg", size=(64, 48), fmt="JPEG", colour=(220, 200, 40))
+    return {"name": f.name, "mimeType": f.content_type, "buffer": f.read()}
 
 
 def test_a_leader_walks_the_checklist_and_both_problems_reach_the_ledger(live_server, world, phone):

@@ -5,7 +5,6 @@ and running it again duplicates nothing."""
 import datetime
 from collections import defaultdict
 
-import pytest
 from django.db.models import Count
 from django.utils import timezone
 
@@ -30,13 +29,14 @@ from patrols.models import (
     WorkLog,
 )
 from tests.factories import act
+from tests.support import shared_fixture
 
 
 def _months(n=12):
     return months_back(timezone.localdate().replace(day=1), n)
 
 
-@pytest.fixture
+@shared_fixture
 def year(ledger):
     """`ledger` (three issues reported through the service this month) plus the generated year. A high
     problem rate and a lower done share so that every kind of row shows up on two compounds."""

@@ -11,6 +11,7 @@ from issues.models import Issue, State, Supervision
 from patrols import services
 from patrols.models import MonthlyReport, PlanState
 from tests.factories import act, category, issue, node, plan
+from tests.support import shared_fixture
 
 MONTH = "2026-10"
 
@@ -25,7 +26,7 @@ def dated(obj, day):
     return obj
 
 
-@pytest.fixture
+@shared_fixture
 def month_of_work(ledger):
     """Community A in October 2026, and a little of B, with the issues each rule must (not) catch."""
     w = ledger

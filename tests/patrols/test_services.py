@@ -24,6 +24,7 @@ from patrols.models import (
 )
 from patrols.signals import patrol_done, work_logged
 from tests.factories import RoleFactory, UserFactory, category, checklist, node, plan, scenario
+from tests.support import shared_fixture
 
 
 def test_the_shipped_scenarios(db):
@@ -106,7 +107,7 @@ def test_a_bad_month_is_a_field_error(world):
 # --- patrol records ---------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def walk(world):
     world.plan = plan(world.a.compound)
     world.items = list(world.plan.scenario.template.items.all())
@@ -339,7 +340,7 @@ def test_a_node_with_plans_cannot_be_deleted_and_a_purge_removes_everything(worl
 # --- the analysis meeting ---------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def meeting_setup(ledger):
     w = ledger
     w.report = services.report_generate(node=w.a.community, month=services.previous_month())

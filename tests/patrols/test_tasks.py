@@ -20,6 +20,7 @@ from grid.models import GridNode
 from patrols import services, tasks
 from patrols.models import Job, MonthlyReport, PatrolPlan, PlanState
 from tests.factories import checklist, scenario
+from tests.support import shared_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ PLANS_PER_MONTH = 4  # `world`: the monthly patrol at 2 compounds, the care visi
 REPORTS_PER_MONTH = 3  # `world`: 2 communities and the street's roll-up
 
 
-@pytest.fixture
+@shared_fixture
 def scenarios(world):
     """The two shipped scenarios (a flushing test elsewhere may have removed the migration's rows)."""
     monthly = scenario()

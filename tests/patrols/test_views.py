@@ -9,7 +9,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
-from PIL import Image
 
 from grid.models import Kind, Level, Role
 from issues.models import Issue, IssuePhoto, Source, State, Supervision
@@ -27,6 +26,7 @@ from patrols.models import (
     WorkLog,
 )
 from tests.factories import RoleFactory, UserFactory, act, category, issue, node, plan, scenario
+from tests.support import image, login, shared_fixture
 
 # The index page, whatever the number of plans and reports: session, user, scope roots, plan count,
 # plan rows, latest month, that month's reports.
@@ -37,35 +37,16 @@ PROFILE_BUDGET = 7
 # The patrol form, whatever the length of the checklist: session, user, scope roots, plan, two role checks,
 # items, roster, categories, micro-grids in scope, own micro-grids.
 FORM_BUDGET = 11
+BLUE = (30, 120, 200)  # the photos' colour
+
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def url(name, *args):
     return reverse(f"mobile_patrols:{name}", args=args)
 
 
-def png(name="photo.png", size=(40, 30)):
-    buf = io.BytesIO()
-    Image.new("RGB", size, (30, 120, 200)).save(buf, "PNG")
-    return SimpleUploadedFile(name, buf.getvalue(), content_type="image/png")
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def en(client, settings):
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
-def login(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
+@shared_fixture
 def patrol_plan(world):
     """This month's joint patrol at compound A (the monthly scenario walks compounds)."""
     return plan(world.a.compound)
@@ -249,7 +230,7 @@ def test_a_patrol_with_a_problem_solved_on_the_spot_and_one_recorded(en, world, 
     sec_line = next(pk for pk, label in en.get(url("plan", patrol_plan.pk)).context["form"].fields["roster"].choices)
     data = form_data(patrol_plan, problems={
         0: {"result": "problem", "note": "3栋楼道灯不亮", "finding": "on_spot", "category": cat.pk,
-            "grid": w.a.mg1.pk, "how": "当场更换灯泡", "photos": png("lamp.png")},
+            "grid": w.a.mg1.pk, "how": "当场更换灯泡", "photos": image("lamp.png", colour=BLUE)},
         1: {"result": "problem", "note": "垃圾桶满溢", "finding": "record", "category": cat.pk,
             "grid": w.a.mg1.pk, "title": "", "description": ""},
         2: {"result": "n/a"},
@@ -281,7 +262,7 @@ def test_a_patrol_with_a_problem_solved_on_the_spot_and_one_recorded(en, world, 
     [issue_photo] = IssuePhoto.objects.filter(issue=on_spot.issue)
     [result_photo] = ResultPhoto.objects.filter(result=results[items[0].pk])
     # One upload stored twice, whole both times.
-    assert issue_photo.image.size == result_photo.image.size == len(png().read()) > 0
+    assert issue_photo.image.size == result_photo.image.size == len(image(colour=BLUE).read()) > 0
     assert issue_photo.image.name != result_photo.image.name
     assert not IssuePhoto.objects.filter(issue=recorded.issue).exists()
 
@@ -371,7 +352,7 @@ def test_too_many_photos_for_an_item_is_the_services_error_on_that_item(en, worl
     n = services.MAX_PHOTOS_PER_ITEM + 1
     before = counts()
     response = en.post(url("plan", patrol_plan.pk), form_data(patrol_plan, problems={
-        0: {"result": "problem", "note": "很多照片", "finding": "none", "photos": [png(f"{i}.png") for i in range(n)]}}))
+        0: {"result": "problem", "note": "很多照片", "finding": "none", "photos": [image(f"{i}.png", colour=BLUE) for i in range(n)]}}))
     assert response.status_code == 200 and nothing_written(before)
     assert response.context["form"].errors[f"i{item.pk}_photos"] == [f"At most {n - 1} photos."]
 
@@ -561,7 +542,7 @@ def test_profile_query_budget_does_not_grow_with_logs(client, world, django_asse
 # --- the monthly report -------------------------------------------------------------------------
 
 
-@pytest.fixture
+@shared_fixture
 def reported(ledger):
     """Community A's report of this month: the patrol-found handling issue overdue with a red card
     (open, overdue and difficult), one issue solved on the spot, and community B's report."""
