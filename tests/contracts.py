@@ -40,8 +40,8 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from django.contrib import admin
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 BAD_IDS = ("abc", "0", "-1", "99999999999999999999999", "\x00")
@@ -606,22 +606,3 @@ def raising_client(client):
     with the exception kept on the response for the report."""
     client.raise_request_exception = False
     return client
-
-
-# --- the shared data ----------------------------------------------------------------------------
-
-
-@contextmanager
-def built_once(django_db_blocker, build):
-    """Run `build()` once in a transaction left open for the module and rolled back at its end; each
-    test then runs in a savepoint inside it (Django's TestCase.setUpTestData, for pytest)."""
-    with django_db_blocker.unblock(), override_settings(
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
-    ):
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            yield build()
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)

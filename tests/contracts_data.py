@@ -203,6 +203,7 @@ def build():
     # The users the contracts act as, and the sides outside each one's scope.
     d.users = {"leader": d.a.leader, "secretary": d.a.secretary, "staff": d.staff}
     d.outside = {"leader": (d.b, d.x), "secretary": (d.b, d.x), "staff": (d.x,)}
+    fresh(d)  # what the tests get copies of: the nodes' final numbers, no scope remembered yet
     return d
 
 
@@ -436,8 +437,8 @@ def _users(d):
 
 
 def fresh(d):
-    """Before a test (and before adding rows): nodes with their current nested-set numbers (a test's
-    inserts renumber them, its rollback puts them back) and users without a remembered scope."""
+    """At the end of the build and before a test adds rows: nodes with their current nested-set numbers
+    (inserts renumber them; a test's rollback puts them back) and users without a remembered scope."""
     from grid.access import forget_scope
 
     for n in [d.street, d.street_x] + [getattr(s, a) for s in (d.a, d.b, d.x) for a in NODES]:

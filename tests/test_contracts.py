@@ -1,11 +1,11 @@
 """The contracts of every API route, admin register and mobile or public page (tests/contracts.py):
 scope, bad ids and filter values, phone masking, query budget, and a contract for every route.
 
-Speed: the two-street data (tests/contracts_data.py) is built once for this module, in a transaction
-that stays open until the module ends and is then rolled back; each test runs in a savepoint inside
-it, as Django's TestCase.setUpTestData does. The cases are parametrized by route name, so a failure
-names its route, and each case loops over its users, objects and values and reports every failing
-request at once (`Failures`). A test that adds rows (query budget, counts) adds them in its savepoint.
+Speed: the two-street data (tests/contracts_data.py) is a shared fixture (tests.support): built once
+for this module, as Django's TestCase.setUpTestData does, and handed to each test that asks for `d` as
+its own copies; a test that adds rows (query budget, counts) adds them in its savepoint, rolled back
+after it. The cases are parametrized by route name, so a failure names its route, and each case loops
+over its users, objects and values and reports every failing request at once (`Failures`).
 """
 
 import pytest
@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 
 from tests import contracts as c
 from tests import contracts_data as cd
+from tests.support import shared_fixture
 
 API_ROUTES = c.api_routes()
 PAGE_ROUTES = c.page_routes()
@@ -49,16 +50,10 @@ def _where(routes, test):
     return [r for r in routes if r.contract_key is None or test(r)]
 
 
-@pytest.fixture(scope="module")
-def world_once(django_db_setup, django_db_blocker):
-    with c.built_once(django_db_blocker, cd.build) as d:
-        yield d
-
-
-@pytest.fixture
-def d(world_once, db):
-    cd.fresh(world_once)
-    return world_once
+@shared_fixture
+def d():
+    """The contract world (tests/contracts_data.py), the same in every test."""
+    return cd.build()
 
 
 @pytest.fixture
