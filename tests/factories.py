@@ -6,8 +6,10 @@ import itertools
 import factory
 from django.contrib.auth import get_user_model
 
+from common.periods import current_month, parse_month
 from grid import services
 from grid.models import CareTag, GridNode, Household, Kind, Level, OrgKind, Organisation, RoleAssignment
+from tests.support import PASSWORD
 
 _codes = itertools.count(1)
 
@@ -24,7 +26,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     name = factory.Sequence(lambda n: f"用户{n}")
     phone = "13800005678"
-    password = factory.django.Password("pw-123456")
+    password = factory.django.Password(PASSWORD)
 
 
 def node(parent=None, level=None, kind="", name=None, **kw):
@@ -155,12 +157,11 @@ def scenario(code="monthly_joint_patrol", levels=(3,), categories=("property_rep
 
 def plan(node, scen=None, month=None):
     """This month's plan of `scen` (the monthly joint patrol by default) at a community or compound."""
-    from patrols import services as patrol_services
     from patrols.models import PatrolPlan
 
     scen = scen or scenario()
-    month = month or patrol_services.current_month()
-    first, last = patrol_services.parse_month(month)
+    month = month or current_month()
+    first, last = parse_month(month)
     street, community = services.scope_columns(node)
     return PatrolPlan.objects.get_or_create(
         scenario=scen, node=node, period=month,

@@ -239,6 +239,38 @@ def ids(response):
     return {row["id"] for row in results(response)}
 
 
+def field_errors(response):
+    """A 400's field errors without their codes (common.api puts those under "codes")."""
+    return {k: v for k, v in response.json().items() if k != "codes"}
+
+
+def error_codes(response):
+    """A 400's machine-readable codes by field."""
+    return response.json()["codes"]
+
+
+def api_schema():
+    """The OpenAPI schema as /api/schema/ serves it, and the warnings and errors drf-spectacular noted
+    while generating it."""
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from rest_framework.test import APIClient
+
+    GENERATOR_STATS.reset()
+    r = APIClient().get("/api/schema/", {"format": "json"})
+    assert r.status_code == 200, r.content
+    return r.json(), list(GENERATOR_STATS._warn_cache) + list(GENERATOR_STATS._error_cache)
+
+
+# --- the points --------------------------------------------------------------------------------
+
+
+def balance(user):
+    """The user's points balance (the user must have an account)."""
+    from incentives.models import Account
+
+    return Account.objects.get(user=user).balance
+
+
 # --- pages and the admin --------------------------------------------------------------------------
 
 
@@ -269,6 +301,18 @@ def message_levels(response):
 def message_texts(response):
     """The texts of the messages a response left."""
     return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def workbook(response):
+    """The workbook a download carries, which must be a 200 of the .xlsx type."""
+    from openpyxl import load_workbook
+
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"] == XLSX
+    return load_workbook(io.BytesIO(response.content))
 
 
 def rows(response):

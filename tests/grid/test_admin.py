@@ -11,7 +11,7 @@ from django.utils import timezone
 from grid import checks, services
 from grid.models import ChangeLog, GridNode, Household, Kind, Level, RoleAssignment
 from tests.factories import UserFactory, node
-from tests.support import image, message_texts, shared_fixture
+from tests.support import image, message_texts
 
 FULL = "13912345678"
 MASKED = "139****5678"
@@ -23,18 +23,6 @@ NODE_CHANGELIST_BUDGET = {"superuser": 8, "staff": 11}
 
 def url(model, view="changelist", *args):
     return reverse(f"admin:grid_{model}_{view}", args=args)
-
-
-@shared_fixture
-def staff(world):
-    services.user_grant_admin(user=world.staff, role="street_staff")
-    return world.staff
-
-
-@shared_fixture
-def secretary(world):
-    services.user_grant_admin(user=world.a.secretary, role="secretary")
-    return world.a.secretary
 
 
 def node_form(n, **overrides):

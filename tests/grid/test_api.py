@@ -3,14 +3,14 @@ from rest_framework.test import APIClient
 
 from grid.models import Level
 from tests.factories import HouseholdFactory
-from tests.support import client_for, results, token_client
+from tests.support import PASSWORD, client_for, results, token_client
 
 pytestmark = pytest.mark.django_db
 
 
 class TestAuth:
     def test_token_for_username_and_password(self, world):
-        r = APIClient().post("/api/v1/auth/token/", {"username": "leader_a", "password": "pw-123456"})
+        r = APIClient().post("/api/v1/auth/token/", {"username": "leader_a", "password": PASSWORD})
         assert r.status_code == 200
         token = r.json()["token"]
         assert token_client(token).get("/api/v1/grid/nodes/").status_code == 200

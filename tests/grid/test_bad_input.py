@@ -2,11 +2,8 @@
 with `abc`, `0`, `-1`, a number too large for any column and a NUL byte, in the path and in filters."""
 
 import pytest
-from rest_framework.test import APIClient
 
-from grid import services
-from grid.models import Role
-from tests.factories import UserFactory
+from tests.support import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -37,21 +34,12 @@ ADMIN_FILTERS = {
 
 @pytest.fixture
 def api(world):
-    c = APIClient()
-    c.force_authenticate(world.staff)
-    return c
+    return client_for(world.staff)
 
 
 @pytest.fixture
-def staff_client(client, world):
-    services.user_grant_admin(user=world.staff, role=Role.STREET_STAFF)
-    client.force_login(world.staff)
-    return client
-
-
-@pytest.fixture
-def root_client(client, world):
-    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+def root_client(client, world, superuser):
+    client.force_login(superuser)
     return client
 
 
@@ -116,13 +104,9 @@ def test_admin_change_page_with_a_bad_id_is_a_404(root_client, model):
 
 @pytest.mark.parametrize("who", ["staff", "root"])
 @pytest.mark.parametrize("model", ADMIN_FILTERS)
-def test_admin_changelist_filters_with_bad_values_are_never_a_500(client, world, model, who):
+def test_admin_changelist_filters_with_bad_values_are_never_a_500(request, world, model, who):
     # Street staff (scoped, masked) and a superuser (no scope) take different paths through the admin.
-    if who == "staff":
-        services.user_grant_admin(user=world.staff, role=Role.STREET_STAFF)
-        client.force_login(world.staff)
-    else:
-        client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    client = request.getfixturevalue(f"{who}_client")
     answers = {(param, bad): client.get(f"/admin/grid/{model}/?{param}={bad}").status_code
                for param in ADMIN_FILTERS[model] for bad in BAD_IDS + [""]}
     assert {key: code for key, code in answers.items() if code not in (200, 302, 400, 403)} == {}

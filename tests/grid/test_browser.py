@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support import PHONE, scroll_width, watch
+from tests.support import PASSWORD, PHONE, scroll_width, watch
 
 VIEWPORT = PHONE
 SCREENSHOT = "/tmp/mobile.png"
@@ -20,7 +20,7 @@ def test_leader_logs_in_and_reads_their_microgrid_on_a_phone(live_server, world,
     assert page.evaluate("document.documentElement.lang") == "zh-hans"
     assert scroll_width(page) <= VIEWPORT["width"]
     page.fill("#id_username", "leader_a")
-    page.fill("#id_password", "pw-123456")
+    page.fill("#id_password", PASSWORD)
     page.click("button[type=submit].primary")
     page.wait_for_url(f"{origin}/m/")
 

@@ -31,27 +31,13 @@ from grid.models import (
     RoleAssignment,
 )
 from tests.factories import HouseholdFactory, OrganisationFactory, RoleFactory, UserFactory, care_tag, node
-from tests.support import shared_fixture
+from tests.support import XLSX, shared_fixture
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 User = get_user_model()
 
 
 # Messages and headers are read in English here (the default language is zh-hans).
 pytestmark = pytest.mark.usefixtures("english")
-
-
-@pytest.fixture
-def client(client):
-    # The admin answers in the browser's language (zh-hans by default) and leaves it active afterwards.
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
-
-
-@pytest.fixture
-def admin_client(admin_client):
-    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return admin_client
 
 
 # --- helpers ----------------------------------------------------------------------------------

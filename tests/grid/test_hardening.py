@@ -3,29 +3,14 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from grid import excel, services
 from grid.models import GridNode, Level, Post, Role, RoleAssignment
 from tests.factories import UserFactory
-from tests.support import image
+from tests.support import client_for, image
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
-
-
-@pytest.fixture
-def staff_client(client, world):
-    services.user_grant_admin(user=world.staff, role=Role.STREET_STAFF)
-    client.force_login(world.staff)
-    return client
-
-
-@pytest.fixture
-def secretary_client(client, world):
-    services.user_grant_admin(user=world.a.secretary, role=Role.SECRETARY)
-    client.force_login(world.a.secretary)
-    return client
 
 
 def test_street_staff_cannot_grant_themselves_powers(staff_client, world):
@@ -54,8 +39,7 @@ def test_masked_phones_cannot_be_read_through_filters(secretary_client, world):
 
 
 def test_api_ordering_on_phone_is_ignored(world):
-    c = APIClient()
-    c.force_authenticate(world.a.secretary)
+    c = client_for(world.a.secretary)
     plain = [i["id"] for i in c.get("/api/v1/grid/households/").json()["results"]]
     by_phone = [i["id"] for i in c.get("/api/v1/grid/households/", {"ordering": "-phone"}).json()["results"]]
     assert by_phone == plain
@@ -66,8 +50,7 @@ def test_api_ordering_on_phone_is_ignored(world):
     ("/api/v1/grid/organisations/", "node"), ("/api/v1/grid/nodes/", "ancestor"),
 ])
 def test_id_filters_refuse_garbage_and_name_nothing(world, url, param):
-    c = APIClient()
-    c.force_authenticate(world.a.leader)
+    c = client_for(world.a.leader)
     assert c.get(url, {param: "99999999999999999999999"}).status_code == 400
     assert c.get(url, {param: "abc"}).status_code == 400
     html = c.get(url, HTTP_ACCEPT="text/html").content.decode()

@@ -11,6 +11,7 @@ from django.utils import translation
 from grid import services
 from grid.models import Household
 from tests.factories import HouseholdFactory, RoleFactory, UserFactory, care_tag
+from tests.support import PASSWORD
 
 FULL = "13912345678"  # the factories' household phone
 MASKED = "139****5678"
@@ -43,7 +44,7 @@ def test_login_with_the_right_password_goes_to_my_grid(client, world):
     page = client.get(reverse("mobile:login"))
     assert page.status_code == 200
     assert 'name="username"' in page.content.decode()
-    response = client.post(reverse("mobile:login"), {"username": "leader_a", "password": "pw-123456"})
+    response = client.post(reverse("mobile:login"), {"username": "leader_a", "password": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == reverse("mobile:home")
     assert client.get(reverse("mobile:home")).context["user"].username == "leader_a"

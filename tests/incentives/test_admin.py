@@ -4,8 +4,8 @@ against the fund's budget, rewards / honours / care visits / funds written throu
 the rankings page with its "give an honour" links, the certificate, the Excel exports and query
 budgets on the long lists.
 
-Messages are asserted in English: the tests run under translation.override("en") and the client asks
-for English, so the assertions hold whatever the zh-hans catalogue says.
+Messages are asserted in English: the tests use conftest's `english` (English in the test and in the
+requests it makes), so the assertions hold whatever the zh-hans catalogue says.
 """
 
 import datetime
@@ -20,7 +20,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from openpyxl import load_workbook
 from PIL import Image
 
 from incentives import services
@@ -36,10 +35,9 @@ from incentives.models import (
     Reward,
 )
 from tests.factories import UserFactory
-from tests.support import messages_of, rows, shared_fixture
+from tests.support import balance, messages_of, rows, shared_fixture, workbook
 
 User = get_user_model()
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -67,16 +65,6 @@ def confirm(client, model, name, pks, **extra):
 
 def redirected(response):
     return bool(response.redirect_chain) and response.redirect_chain[-1][1] == 302
-
-
-def balance(user):
-    return Account.objects.get(user=user).balance
-
-
-def workbook(response):
-    assert response.status_code == 200
-    assert response["Content-Type"] == XLSX
-    return load_workbook(BytesIO(response.content))
 
 
 def sheet_rows(ws):

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from drf_spectacular.drainage import GENERATOR_STATS
 from rest_framework.test import APIClient
 
 from grid.models import Kind, Level, Post, Role
@@ -16,7 +15,18 @@ from incentives import services
 from incentives.models import Account, Entry, ExpenseClaim, Fund, PointRule, Redemption, Reward
 from patrols import services as patrol_services
 from tests.factories import RoleFactory, UserFactory, node
-from tests.support import client_for, fresh, ids, image, results, shared_fixture
+from tests.support import (
+    api_schema,
+    balance,
+    client_for,
+    error_codes,
+    field_errors,
+    fresh,
+    ids,
+    image,
+    results,
+    shared_fixture,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,15 +50,6 @@ CLAIM_FIELDS = {"id", "fund", "fund_name", "leader", "leader_name", "grid", "gri
                 "note", "receipt", "state", "submitted_at", "decided_at", "decided_by", "decision_note", "paid_at"}
 
 
-def fields(response):
-    """A 400's field errors without their codes (common.api puts those under "codes")."""
-    return {k: v for k, v in response.json().items() if k != "codes"}
-
-
-def codes(response):
-    return response.json()["codes"]
-
-
 def today():
     return timezone.localdate()
 
@@ -56,10 +57,6 @@ def today():
 def award(user, n=1, rule="patrol_attended", prefix="t", when=None):
     return [services.points_award(user=user, rule=rule, source=f"{prefix}:{user.pk}:{rule}:{i}", when=when)
             for i in range(n)]
-
-
-def balance(user):
-    return Account.objects.filter(user=user).values_list("balance", flat=True).first() or 0
 
 
 @shared_fixture
@@ -274,7 +271,7 @@ class TestRewards:
         before = shop_state(w)
         r = redeem(w.a.leader, w.towel.pk, quantity)
         assert r.status_code == 400, r.content
-        assert list(fields(r)) == ["quantity"] and r.json()["quantity"]
+        assert list(field_errors(r)) == ["quantity"] and r.json()["quantity"]
         assert shop_state(w) == before
 
     def test_unknown_reward_writes_nothing(self, shop):
@@ -519,7 +516,7 @@ class TestRankings:
     ])
     def test_bad_query(self, shop, params, field):
         r = ranking(shop.a.secretary, **{"node": shop.a.community.pk, **params})
-        assert r.status_code == 400 and list(fields(r)) == [field], r.content
+        assert r.status_code == 400 and list(field_errors(r)) == [field], r.content
 
     def test_only_streets_and_communities(self, shop):
         r = ranking(shop.a.secretary, node=shop.a.mg1.pk)
@@ -686,7 +683,7 @@ class TestClaimCreate:
         assert r.status_code == 201 and r.json()["grid"] == w.a.mg2.pk
         before = fund_state()
         r = submit(fresh(w.a.leader), claim_body(w, grid=w.b.mg1.pk))
-        assert r.status_code == 400 and list(fields(r)) == ["grid"]
+        assert r.status_code == 400 and list(field_errors(r)) == ["grid"]
         assert fund_state() == before
 
     @pytest.mark.parametrize("over, field", [
@@ -710,22 +707,22 @@ class TestClaimCreate:
 
     def test_three_decimals_say_so(self, funds, english):
         r = submit(funds.a.leader, claim_body(funds, amount="35.505"))
-        assert r.status_code == 400 and fields(r) == {"amount": ["At most two decimal places (fen)."]}
-        assert codes(r) == {"amount": ["too_many_decimals"]}
+        assert r.status_code == 400 and field_errors(r) == {"amount": ["At most two decimal places (fen)."]}
+        assert error_codes(r) == {"amount": ["too_many_decimals"]}
 
     def test_closed_fund_writes_nothing(self, funds, english):
         w = funds
         before = fund_state()
         r = submit(w.a.leader, claim_body(w, fund=w.closed.pk))
-        assert r.status_code == 400 and fields(r) == {"fund": ["This fund is closed."]}
-        assert codes(r) == {"fund": ["fund_closed"]}
+        assert r.status_code == 400 and field_errors(r) == {"fund": ["This fund is closed."]}
+        assert error_codes(r) == {"fund": ["fund_closed"]}
         assert fund_state() == before
 
     def test_fund_of_another_community_reads_as_unknown(self, funds):
         w = funds
         before = fund_state()
         r = submit(w.a.leader, claim_body(w, fund=w.fund_b.pk))
-        assert r.status_code == 400 and list(fields(r)) == ["fund"]
+        assert r.status_code == 400 and list(field_errors(r)) == ["fund"]
         assert fund_state() == before
 
     def test_not_an_image(self, funds, media):
@@ -800,7 +797,7 @@ class TestClaims:
         w = claims
         before = fund_state()
         r = decide(w.staff, w.claim_a.pk, "reject")
-        assert r.status_code == 400 and list(fields(r)) == ["note"]
+        assert r.status_code == 400 and list(field_errors(r)) == ["note"]
         assert fund_state() == before
         r = decide(w.staff, w.claim_a.pk, "reject", {"note": "无票据"})
         assert r.status_code == 200 and (r.json()["state"], r.json()["decision_note"]) == ("rejected", "无票据")
@@ -876,12 +873,8 @@ def test_anonymous_is_refused(world, method, url):
 
 
 def test_schema_describes_the_incentives_api(world):
-    GENERATOR_STATS.reset()
-    r = APIClient().get("/api/schema/", {"format": "json"})
-    assert r.status_code == 200
-    messages = list(GENERATOR_STATS._warn_cache) + list(GENERATOR_STATS._error_cache)
+    schema, messages = api_schema()
     assert not [m for m in messages if "incentives" in m or "collision" in m], messages
-    schema = r.json()
     paths = schema["paths"]
     for path in (ME, ENTRIES, f"{ENTRIES}{{id}}/", RULES, f"{RULES}{{id}}/", REWARDS, f"{REWARDS}{{id}}/",
                  f"{REWARDS}{{id}}/redeem/", REDEMPTIONS, f"{REDEMPTIONS}{{id}}/", f"{REDEMPTIONS}{{id}}/fulfil/",

@@ -8,10 +8,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from incentives import services
-from tests.support import grant
+from tests.support import client_for, field_errors, grant
 
 BAD_IDS = ["abc", "0", "-1", "99999999999999999999", "%00", "１"]
 BAD_VALUES = ["abc", "0", "-1", "99999999999999999999", "\x00", "0000", "9999-13", "é" * 300]
@@ -58,9 +57,7 @@ FILTERS = {
 
 @pytest.fixture
 def api(books):
-    client = APIClient()
-    client.force_authenticate(books.staff)
-    return client
+    return client_for(books.staff)
 
 
 def test_api_bad_ids_are_404(api):
@@ -78,7 +75,7 @@ def test_api_bad_filter_values_never_500(api):
             for param in params:
                 r = not_500(api.get(f"{API}{endpoint}/", {param: bad}), allowed=(200, 400, 404))
                 if r.status_code == 400:  # on its field (or on top, as DRF's search says a NUL)
-                    (field,) = [k for k in r.json() if k != "codes"]
+                    (field,) = field_errors(r)
                     assert field in (param, "non_field_errors") and r.json()["codes"][field], (endpoint, param, r.json())
 
 
@@ -88,13 +85,12 @@ def test_api_bad_ranking_query_is_a_400(api, books):
             r = api.get(f"{API}rankings/", params)
             assert r.status_code in (400, 404), (params, r.content)
             if r.status_code == 400:
-                (field,) = [k for k in r.json() if k != "codes"]
+                (field,) = field_errors(r)
                 assert field in params and r.json()["codes"][field]
 
 
 def test_api_bad_bodies_are_a_400(books):
-    leader = APIClient()
-    leader.force_authenticate(books.a.leader)
+    leader = client_for(books.a.leader)
     base = {"fund": books.fund.pk, "kind": "meal", "amount": "1.00", "date": timezone.localdate().isoformat()}
     for bad in BAD_VALUES:
         for field in ("fund", "grid", "kind", "amount", "date"):

@@ -10,6 +10,7 @@ from issues.services import issues_mark_overdue
 from patrols import services as patrol_services
 from patrols.models import WorkKind
 from tests.factories import act, checklist, issue, plan
+from tests.support import client_for
 
 
 @pytest.fixture
@@ -132,8 +133,6 @@ def test_a_failing_handler_changes_no_answer_and_a_replay_awards_once(world, mon
     """The lower apps send their signals robustly after the commit: while the points handler raises
     for one event, the action is committed and answered as usual; the next event is awarded as
     usual; a replay later awards the skipped points, exactly once."""
-    from rest_framework.test import APIClient
-
     from incentives.models import PointRule
 
     # A transactional test: the rules the data migration wrote may have been flushed by another.
@@ -150,8 +149,7 @@ def test_a_failing_handler_changes_no_answer_and_a_replay_awards_once(world, mon
         return real(**kwargs)
 
     monkeypatch.setattr(services, "points_award", down_once)
-    client = APIClient()
-    client.force_authenticate(w.a.leader)
+    client = client_for(w.a.leader)
     r = client.post(f"/api/v1/issues/{reported.pk}/actions/resolve_on_spot/", {"note": "当场处理"}, format="json")
     assert r.status_code == 200, r.content
     assert Issue.objects.get(pk=reported.pk).state == r.json()["state"]

@@ -9,11 +9,7 @@ from django.utils import timezone
 from common import errors as common_errors
 from incentives import selectors, services
 from incentives.models import Account, Entry, ExpenseClaim, Fund, Honour, PointRule, Redemption, Reward
-from tests.support import shared_fixture
-
-
-def balance(user):
-    return Account.objects.get(user=user).balance
+from tests.support import balance, shared_fixture
 
 
 def award(user, n=1, rule="patrol_attended", prefix="t"):

@@ -14,7 +14,7 @@ from incentives import services
 from incentives.models import Account, Entry, ExpenseClaim, PointRule, Redemption, Reward
 from patrols import services as patrol_services
 from tests.factories import RoleFactory, UserFactory, act, checklist, issue, plan
-from tests.support import image, login, message_texts
+from tests.support import balance, image, login, message_texts
 
 # The points page, whatever the length of the history and the kinds of sources on it: session, user,
 # the summary (account, month's points, home node and its ancestors, the ranking's people, values and
@@ -43,10 +43,6 @@ def award(user, points, source=None):
     entry = services.points_award(user=user, rule=rule, source=source)
     assert entry is not None
     return entry
-
-
-def balance(user):
-    return Account.objects.filter(user=user).values_list("balance", flat=True).first() or 0
 
 
 def reward(world, node=None, actor=None, **kw):

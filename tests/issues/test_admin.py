@@ -2,13 +2,12 @@
 and action buttons, every action form through `issue_transition`, reporting through `issue_report`,
 the Excel export of the filtered ledger, and the reference-data and outbox admins.
 
-Messages are asserted in English: the tests run under translation.override("en") and the client asks
-for English, so the assertions hold whatever the zh-hans catalogue says.
+Messages are asserted in English: the tests use conftest's `english` (English in the test and in the
+requests it makes), so the assertions hold whatever the zh-hans catalogue says.
 """
 
 import datetime
 import re
-from io import BytesIO
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,17 +17,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from openpyxl import load_workbook
 
 from grid import access
 from grid import services as grid_services
 from issues import calendar, services
 from issues.models import CalendarOverride, Category, Issue, IssueEvent, IssuePhoto, Notification, State, Supervision
 from tests.factories import act, category, issue
-from tests.support import image, message_levels, shared_fixture
+from tests.support import image, message_levels, shared_fixture, workbook
 
 User = get_user_model()
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 # Messages and headers are read in English here (the default language is zh-hans).
@@ -199,7 +196,7 @@ def test_another_communitys_secretary_sees_nothing_of_a(client, ledger, secretar
     assert response.status_code == 404
     assert state_and_log(w.recorded) == before
     # Nor does the export of a "filter" on community A hold anything.
-    sheet = load_workbook(BytesIO(client.get(url("issue", "export"), {"ancestor": w.a.community.pk}).content))
+    sheet = workbook(client.get(url("issue", "export"), {"ancestor": w.a.community.pk}))
     assert list(sheet.active.iter_rows(values_only=True))[1:] == []
 
 
@@ -671,10 +668,7 @@ def test_issues_cannot_be_deleted(client, ledger, staff, superuser):
 
 
 def export(client, **params):
-    response = client.get(url("issue", "export"), params)
-    assert response.status_code == 200
-    assert response["Content-Type"] == XLSX
-    rows = list(load_workbook(BytesIO(response.content)).active.iter_rows(values_only=True))
+    rows = list(workbook(client.get(url("issue", "export"), params)).active.iter_rows(values_only=True))
     return rows[0], rows[1:]
 
 

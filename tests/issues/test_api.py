@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from grid.models import Role
 from issues.models import Category, Issue, IssueCounter, IssueEvent, IssuePhoto, Supervision
 from tests.factories import OrganisationFactory, RoleFactory, UserFactory, act, category, issue
-from tests.support import client_for, fresh, ids, image, results, shared_fixture
+from tests.support import client_for, field_errors, fresh, ids, image, results, shared_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -26,11 +26,6 @@ DETAIL_EXTRA = {
     "extension_until", "extension_reason", "merged_into", "announcement", "announced_at", "reopen_count",
     "closed_at", "allowed_actions", "photos",
 }
-
-
-def fields_of(response):
-    """The fields a 400 names (beside the machine-readable `codes`)."""
-    return [key for key in response.json() if key != "codes"]
 
 
 def detail(pk):
@@ -336,7 +331,7 @@ class TestCreate:
         old = category("retired", active=False)
         before = ledger_counts()
         r = client_for(w.a.leader).post(LIST, body(w, category=old.pk), format="json")
-        assert r.status_code == 400 and fields_of(r) == ["category"]
+        assert r.status_code == 400 and list(field_errors(r)) == ["category"]
         assert r.json()["codes"] == {"category": ["category_inactive"]}
         assert ledger_counts() == before
 
@@ -356,7 +351,7 @@ class TestCreate:
         answers = []
         for grid in (w.b.mg1.pk, w.a.mg2.pk, 999999):  # another community's, a neighbour's, none at all
             r = c.post(LIST, body(w, grid=grid), format="json")
-            assert r.status_code == 400 and fields_of(r) == ["grid"]
+            assert r.status_code == 400 and list(field_errors(r)) == ["grid"]
             answers.append(r.json())
         assert answers[0] == answers[1] == answers[2]  # nothing tells whether the node exists
         assert ledger_counts() == before
@@ -421,7 +416,7 @@ class TestActions:
         w = ledger
         before = snapshot(w.recorded)
         r = client_for(w.a.secretary).post(action_url(w.recorded.pk, "verify"), {"note": "ok"}, format="json")
-        assert r.status_code == 400 and fields_of(r) == ["action"] and isinstance(r.json()["action"], list)
+        assert r.status_code == 400 and list(field_errors(r)) == ["action"] and isinstance(r.json()["action"], list)
         assert r.json()["codes"] == {"action": ["wrong_state"]}
         assert snapshot(w.recorded) == before
 

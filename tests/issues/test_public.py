@@ -16,7 +16,7 @@ from issues.models import Issue, IssueEvent, IssuePhoto, State
 from issues.public import client_ip
 from issues.public_forms import ReportForm
 from tests.factories import RoleFactory, UserFactory, act, category, issue, node
-from tests.support import PHONE, fits, image, watch
+from tests.support import PHONE, fits, image, log_in, watch
 
 PUBLIC_PHONE = "13600001111"  # RoleFactory's public phone
 PRIVATE_PHONE = "13800005678"  # UserFactory's private phone
@@ -639,11 +639,7 @@ def test_the_batch_print_is_one_a4_page_per_microgrid(live_server, world, chromi
     page = context.new_page()
     page.set_default_timeout(15_000)
     foreign, failed = watch(page, origin)
-    page.goto(f"{origin}{reverse('mobile:login')}")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", "pw-123456")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{origin}/m/")
+    log_in(page, origin, "staff")
     page.goto(f"{origin}{community_boards_url('CA')}")
     assert page.locator("article.board svg.qr").count() == 2
     pdf = page.pdf(format="A4", prefer_css_page_size=True, print_background=True)

@@ -4,13 +4,12 @@ decisions reaching the ledger, its errors shown and nothing written), the work-l
 budgets on the long lists. The monthly jobs' runs and their button are common's admin now
 (tests/common/test_jobrun_admin.py).
 
-Messages are asserted in English: the tests run under translation.override("en") and the client asks
-for English, so the assertions hold whatever the zh-hans catalogue says.
+Messages are asserted in English: the tests use conftest's `english` (English in the test and in the
+requests it makes), so the assertions hold whatever the zh-hans catalogue says.
 """
 
 import datetime
 import re
-from io import BytesIO
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,8 +17,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from openpyxl import load_workbook
 
+from common.periods import current_month
 from issues.models import Issue, IssueEvent, State
 from patrols import services
 from patrols.models import (
@@ -30,10 +29,9 @@ from patrols.models import (
     Scenario,
 )
 from tests.factories import category, checklist, plan, scenario
-from tests.support import messages_of, rows, shared_fixture
+from tests.support import messages_of, rows, shared_fixture, workbook
 
 User = get_user_model()
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -61,8 +59,8 @@ def patrolled(ledger):
         side.finding = side.patrol.findings.select_related("issue").get().issue
         side.worklog = services.worklog_create(actor=side.leader, kind="home_visit", grid=side.mg1,
                                                household=side.households[0], note="走访独居老人")
-        side.report = services.report_generate(node=side.community, month=services.current_month())
-    w.street_report = services.report_generate(node=w.street, month=services.current_month())
+        side.report = services.report_generate(node=side.community, month=current_month())
+    w.street_report = services.report_generate(node=w.street, month=current_month())
     return w
 
 
@@ -406,7 +404,7 @@ def test_report_page_shows_handling_and_analysis_with_print_and_excel_links(clie
     w = patrolled
     # A second finding in the same category elsewhere, overdue: it shows in the open and overdue tables.
     Issue.objects.filter(pk=w.handling.pk).update(source="patrol", due_at=timezone.now() - datetime.timedelta(days=1))
-    report = services.report_generate(node=w.a.community, month=services.current_month())
+    report = services.report_generate(node=w.a.community, month=current_month())
     client.force_login(secretary)
     response = client.get(url("monthlyreport", "change", report.pk))
     html = response.content.decode()
@@ -452,18 +450,15 @@ def test_work_log_export_holds_the_filtered_rows_of_the_users_scope(client, patr
     client.force_login(secretary)
     html = client.get(url("worklog")).content.decode()
     assert 'id="worklog-export"' in html
-    response = client.get(url("worklog", "export"))
-    assert response.status_code == 200 and response["Content-Type"] == XLSX
-    sheet = list(load_workbook(BytesIO(response.content)).active.iter_rows(values_only=True))
+    sheet = list(workbook(client.get(url("worklog", "export"))).active.iter_rows(values_only=True))
     assert sheet[0][:4] == ("date", "leader", "username", "kind")
     assert [(r[2], r[3], r[6]) for r in sheet[1:]] == [("leader_a", "home visit", w.a.mg1.name)]
     # Community B's rows never, even asked for by a filter.
     response = client.get(url("worklog", "export"), {"ancestor": w.b.community.pk})
-    assert list(load_workbook(BytesIO(response.content)).active.iter_rows(values_only=True))[1:] == []
+    assert list(workbook(response).active.iter_rows(values_only=True))[1:] == []
     client.force_login(staff)
     response = client.get(url("worklog", "export"), {"ancestor": w.b.community.pk})
-    assert [r[2] for r in list(load_workbook(BytesIO(response.content)).active.iter_rows(values_only=True))[1:]] == [
-        "leader_b"]
+    assert [r[2] for r in list(workbook(response).active.iter_rows(values_only=True))[1:]] == ["leader_b"]
     # No import for work logs.
     with pytest.raises(NoReverseMatch):
         reverse("admin:patrols_worklog_import")

@@ -7,11 +7,11 @@ them, so the suite is run there too."""
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
 
+from common.periods import current_month
 from patrols import services
 from tests.factories import checklist, plan, scenario
-from tests.support import grant
+from tests.support import client_for, grant
 
 BAD = ["abc", "0", "-1", str(2**63), str(2**70), "\x00", "1\x00", "0000-01", "9999-13", "x" * 300]
 BAD_IDS = ["abc", "0", "-1", str(2**63), str(2**70), "%00", "1%00"]
@@ -46,7 +46,7 @@ def data(ledger):
     w.patrol = services.patrol_record(actor=w.a.leader, plan_id=w.plan.pk, date=timezone.localdate(),
                                       items=checklist(w.plan))
     w.worklog = services.worklog_create(actor=w.a.leader, kind="home_visit", grid=w.a.mg1)
-    w.report = services.report_generate(node=w.a.community, month=services.current_month())
+    w.report = services.report_generate(node=w.a.community, month=current_month())
     w.meeting = services.meeting_record(actor=w.a.secretary, report_id=w.report.pk, held_on=timezone.localdate(),
                                         minutes="分析")
     return w
@@ -66,8 +66,7 @@ def check(answers, allowed):
 
 
 def test_api_lists_and_details(data):
-    c = APIClient()
-    c.force_authenticate(data.staff)
+    c = client_for(data.staff)
     answers = {}
     for url, params in API_LISTS.items():
         for param in params + COMMON_PARAMS:
@@ -87,8 +86,7 @@ def test_api_lists_and_details(data):
 
 
 def test_api_writes_with_bad_ids(data):
-    c = APIClient()
-    c.force_authenticate(data.a.leader)
+    c = client_for(data.a.leader)
     answers = {}
     for value in ["abc", 0, -1, 2**63, 2**70, "\x00", None, True, [], {}]:
         body = {"plan": value, "date": timezone.localdate().isoformat(), "items": []}

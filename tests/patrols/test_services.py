@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from common.periods import previous_month
 from grid import services as grid_services
 from grid.models import Role
 from issues.models import Issue, IssueEvent, Source, State
@@ -343,7 +344,7 @@ def test_a_node_with_plans_cannot_be_deleted_and_a_purge_removes_everything(worl
 @shared_fixture
 def meeting_setup(ledger):
     w = ledger
-    w.report = services.report_generate(node=w.a.community, month=services.previous_month())
+    w.report = services.report_generate(node=w.a.community, month=previous_month())
     return w
 
 

@@ -2,14 +2,13 @@
 the quick work-log entry, a leader's profile, and the monthly report on the phone, on A4 and in Excel."""
 
 import datetime
-import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from openpyxl import load_workbook
 
+from common.periods import current_month
 from grid.models import Kind, Level, Role
 from issues.models import Issue, IssuePhoto, Source, State, Supervision
 from patrols import services
@@ -26,7 +25,7 @@ from patrols.models import (
     WorkLog,
 )
 from tests.factories import RoleFactory, UserFactory, act, category, issue, node, plan, scenario
-from tests.support import image, login, shared_fixture
+from tests.support import image, login, shared_fixture, workbook
 
 # The index page, whatever the number of plans and reports: session, user, scope roots, plan count,
 # plan rows, latest month, that month's reports.
@@ -79,7 +78,7 @@ def counts():
 
 
 def make_report(community, month=None):
-    return services.report_generate(node=community, month=month or services.current_month())
+    return services.report_generate(node=community, month=month or current_month())
 
 
 # --- login and scope ----------------------------------------------------------------------------
@@ -626,7 +625,7 @@ def test_the_workbook_has_the_five_sheets_and_the_numbers(en, reported):
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     # common.excel.xlsx_response names every download <stem>-<day>.xlsx
     assert f'filename="report-{w.a.community.code}-{w.report.month}-' in response["Content-Disposition"]
-    wb = load_workbook(io.BytesIO(response.content))
+    wb = workbook(response)
     assert wb.sheetnames == ["Handling summary", "Open", "Overdue", "Common", "Difficult"]
     summary = {row[0]: row[1] for row in wb["Handling summary"].iter_rows(min_row=2, values_only=True)}
     assert summary["Found on patrols"] == 2 and summary["Solved on the spot"] == 1 and summary["Overdue"] == 1
@@ -638,7 +637,7 @@ def test_the_workbook_has_the_five_sheets_and_the_numbers(en, reported):
     assert difficult[1][0] == number and "past a red card" in difficult[1][9]
     # The street's workbook adds its communities.
     login(en, w.staff)
-    wb = load_workbook(io.BytesIO(en.get(url("report_xlsx", w.street_report.pk)).content))
+    wb = workbook(en.get(url("report_xlsx", w.street_report.pk)))
     assert wb.sheetnames[-1] == "Communities"
 
 
