@@ -165,7 +165,7 @@ def world():
         ))
     w.staff = RoleFactory(node=street, role=Role.STREET_STAFF, user=UserFactory(username="staff")).user
     w.property = OrganisationFactory(street=street, nodes=[w.a.compound])
-    # Later inserts renumber lft/rght: hand the tests fresh nodes.
+    # Later inserts renumber the tree's nested sets: hand the tests fresh nodes.
     for n in [street] + [getattr(getattr(w, k), a) for k in "ab" for a in ("community", "compound", "building", "unit", "mg1", "mg2")]:
         n.refresh_from_db()
     return w
